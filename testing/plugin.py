@@ -1,0 +1,3 @@
+"""pytest plugin for floe-testinfra (minimal placeholder; filled in below)."""
+
+from __future__ import annotations
