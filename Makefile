@@ -1,0 +1,72 @@
+# floe-testinfra: run `make help` for the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+UV_VERSION := 0.13.9
+# uv from PATH, else a private copy installed from PyPI into .tools/ (no curl | sh).
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+FLOE_TEST := $(VENV)/bin/floe-test
+RESULTS ?= test-results
+PYTEST_ARGS ?=
+
+# Local Pulumi state and secrets: no account, no prompt. Override with the usual Pulumi variables.
+export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state/pulumi
+export PULUMI_CONFIG_PASSPHRASE ?=
+export PULUMI_SKIP_UPDATE_CHECK := true
+export PATH := $(CURDIR)/bin:$(PATH)
+
+.PHONY: help setup test lint templates render benchmarks test-k8s test-e2e test-k8s-cleanup doctor tools
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@echo "uv not found: installing uv $(UV_VERSION) from PyPI into .tools/uv"
+	python3 -m venv $(CURDIR)/.tools/uv
+	$(CURDIR)/.tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(PY): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	@touch $(PY)
+
+setup: $(PY) ## Install uv (if absent) and every dependency into .venv, from uv.lock
+
+test: setup ## Run the offline test suite (unit tests, Pulumi mocks, local servers)
+	@# pytest exit 5 ("no tests collected") is a failure here, said plainly, never a pass.
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc; }
+
+lint: setup ## ruff, mypy (strict on components/ and testing/), actionlint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check components testing floe_test
+	$(VENV)/bin/mypy
+	$(PY) -m floe_test.actionlint
+
+templates: setup ## Regenerate templates/test-job.yaml from the TestJob component
+	$(FLOE_TEST) templates
+
+render: setup ## Render both stacks into render/ without a cluster (Pulumi mocks)
+	$(FLOE_TEST) render integration --out render/integration
+	$(FLOE_TEST) render e2e --out render/e2e
+
+benchmarks: setup ## Run the benchmarks (ratios against a baseline measured in the same run)
+	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(PY) "$$bench"; done
+
+doctor: setup ## Check prerequisites (Docker, kind, kubectl, helm, pulumi, inotify, disk)
+	$(FLOE_TEST) doctor
+
+tools: setup ## Install pinned, checksummed kind/kubectl/helm/pulumi into bin/ (builds from Go modules offline)
+	$(PY) -m floe_test.toolchain install
+
+test-k8s: setup ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it)
+	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(if $(KEEP_CLUSTER),--keep-cluster) --reuse
+
+test-e2e: setup ## E2E run in a 3-node Kind cluster with the full platform
+	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(if $(KEEP_CLUSTER),--keep-cluster) --reuse
+
+test-k8s-cleanup: setup ## Destroy both stacks and this project's leftover clusters and namespaces
+	$(FLOE_TEST) cleanup

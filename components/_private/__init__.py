@@ -1,0 +1,1 @@
+"""Helpers shared by the components; not part of the public surface."""

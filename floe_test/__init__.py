@@ -1,0 +1,1 @@
+"""floe-test: the command line and the Pulumi program of floe-testinfra."""

@@ -1,0 +1,1 @@
+"""Internal helpers of floe_test."""

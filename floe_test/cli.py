@@ -1,0 +1,97 @@
+"""``floe-test``: the command line of floe-testinfra.
+
+Exit codes: 0 success (tests passed), 1 tests failed, 2 infrastructure or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from testing.errors import InfraError
+
+EXIT_OK, EXIT_TESTS_FAILED, EXIT_INFRA = 0, 1, 2
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from floe_test.render import render
+
+    overrides = dict(item.split("=", 1) for item in args.set)
+    summary = render(args.stack, Path(args.out), overrides=overrides)
+    print(f"Rendered stack {args.stack} into {args.out}: {len(summary['releases'])} release(s), "
+          f"{len(summary['images'])} image(s), config hash {summary['config_hash']}")
+    return EXIT_OK
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from floe_test.versions import load_versions
+
+    versions = load_versions()
+    if args.key:
+        print(versions.get(args.key))
+    else:
+        print(json.dumps(versions.raw, indent=2))
+    return EXIT_OK
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from floe_test.templates import TEMPLATE_PATH, render_test_job_template
+
+    text = render_test_job_template()
+    if args.check:
+        if TEMPLATE_PATH.read_text() != text:
+            print(f"{TEMPLATE_PATH} is out of date: run `make templates`", file=sys.stderr)
+            return EXIT_INFRA
+        print(f"{TEMPLATE_PATH} is up to date")
+        return EXIT_OK
+    TEMPLATE_PATH.write_text(text)
+    print(f"wrote {TEMPLATE_PATH}")
+    return EXIT_OK
+
+
+def _set_item(value: str) -> str:
+    if "=" not in value:
+        raise argparse.ArgumentTypeError(f"{value!r} must be KEY=VALUE (a floe-testinfra setting)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floe-test", description="Kubernetes test infrastructure of floe.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: list[tuple[str, str, Callable[[argparse.Namespace], int]]] = [
+        ("render", "write what a stack would create, without a cluster (Pulumi mocks)", cmd_render),
+        ("versions", "print the pinned versions (or one of them)", cmd_versions),
+        ("templates", "regenerate templates/test-job.yaml from the TestJob component", cmd_templates),
+    ]
+    parsers = {}
+    for name, help_text, func in commands:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        parsers[name] = p
+    parsers["render"].add_argument("stack", help="stack name: integration or e2e")
+    parsers["render"].add_argument("--out", required=True, help="output folder")
+    parsers["render"].add_argument("--set", action="append", default=[], type=_set_item, metavar="KEY=VALUE",
+                                   help="override a floe-testinfra setting of the stack (repeatable)")
+    parsers["versions"].add_argument("key", nargs="?", help="dotted key, e.g. kind.version")
+    parsers["templates"].add_argument("--check", action="store_true", help="fail when the file is out of date")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return EXIT_INFRA
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Cluster lifecycle steps run by the KindCluster component (through pulumi-command).
+
+``ensure`` creates the cluster, or adopts an existing one whose config hash matches, then waits
+(bounded) for every node to be Ready and prints one JSON document on stdout:
+``{"kubeconfig": ..., "nodes": [...], "adopted": bool, "config_hash": ...}``. Progress goes to stderr.
+``delete`` removes a cluster this stack created; it is idempotent.
+
+Input on stdin (JSON): ``{"config": <rendered kind config YAML>, "kubeconfig": <only for mode kubeconfig>}``
+so neither the config nor a kubeconfig ever appears on a command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from floe_test._private.proc import docker_running, run
+from floe_test.kind_config import CONFIG_HASH_LABEL
+from testing.errors import ConfigError, InfraError, PrerequisiteError
+from testing.polling import Check, wait_for_condition
+
+
+def log(message: str) -> None:
+    print(f"[kind-cluster] {message}", file=sys.stderr, flush=True)
+
+
+def existing_clusters() -> list[str]:
+    out = run(["kind", "get", "clusters"], timeout=60, what="listing kind clusters").stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def kind_kubeconfig(name: str) -> str:
+    return run(["kind", "get", "kubeconfig", "--name", name], timeout=60,
+               what=f"reading the kubeconfig of kind cluster {name}").stdout
+
+
+def _core_api(kubeconfig: str) -> Any:
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config_dict(yaml.safe_load(kubeconfig))
+    return client.CoreV1Api(api_client)
+
+
+def node_states(kubeconfig: str) -> dict[str, dict[str, Any]]:
+    nodes = _core_api(kubeconfig).list_node(_request_timeout=20).items
+    states = {}
+    for node in nodes:
+        ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "Unknown")
+        states[node.metadata.name] = {"ready": ready == "True", "labels": node.metadata.labels or {}}
+    return states
+
+
+def wait_nodes_ready(kubeconfig: str, *, expected: int, timeout: float, cluster: str) -> list[str]:
+    def check() -> Check[dict[str, bool]]:
+        states = {name: s["ready"] for name, s in node_states(kubeconfig).items()}
+        return Check(len(states) >= expected and all(states.values()), states)
+
+    log(f"Waiting ≤ {timeout:.0f}s for {expected} node(s) of cluster {cluster} to be Ready")
+    states = wait_for_condition(
+        check, timeout=timeout, interval=2, description=f"all {expected} nodes of kind cluster {cluster} Ready",
+        hint=f"inspect with `kubectl --context kind-{cluster} describe nodes`; on small machines raise "
+             "readyTimeout in the stack config",
+    )
+    return sorted(states or {})
+
+
+def cluster_hash(kubeconfig: str) -> set[str]:
+    return {s["labels"].get(CONFIG_HASH_LABEL, "<none>") for s in node_states(kubeconfig).values()}
+
+
+def ensure(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
+    config_yaml = payload.get("config", "")
+    config = yaml.safe_load(config_yaml) if config_yaml else {}
+    expected_nodes = len(config.get("nodes", [])) or 1
+    if args.mode == "kubeconfig":
+        kubeconfig = payload.get("kubeconfig") or ""
+        if not kubeconfig:
+            raise ConfigError("clusterMode kubeconfig needs the secret config value floe-testinfra:kubeconfig")
+        nodes = wait_nodes_ready(kubeconfig, expected=1, timeout=args.timeout, cluster=args.name)
+        return {"kubeconfig": kubeconfig, "nodes": nodes, "adopted": True, "config_hash": args.hash}
+    reason = docker_running()
+    if reason:
+        raise PrerequisiteError(reason)
+    adopted = args.name in existing_clusters()
+    if adopted:
+        kubeconfig = kind_kubeconfig(args.name)
+        found = cluster_hash(kubeconfig)
+        if found != {args.hash}:
+            raise InfraError(
+                f"kind cluster {args.name} already exists but was made from a different config "
+                f"(its config hash {', '.join(sorted(found))}, this stack's {args.hash}); it is not reused. "
+                f"Delete it (`kind delete cluster --name {args.name}` or `make test-k8s-cleanup`) "
+                "or set another clusterName in the stack config")
+        log(f"Reusing kind cluster {args.name} (config hash {args.hash} matches)")
+    elif args.mode == "adopt":
+        raise InfraError(f"clusterMode is adopt but kind cluster {args.name} does not exist; "
+                         "create it first (CI: helm/kind-action with the rendered kind config) or use mode create")
+    else:
+        with tempfile.TemporaryDirectory(prefix="floe-kind-") as tmp:
+            path = Path(tmp) / "kind-config.yaml"
+            path.write_text(config_yaml, encoding="utf-8")
+            log(f"Creating kind cluster {args.name} ({expected_nodes} node(s), image {args.image}); "
+                f"waiting ≤ {args.timeout:.0f}s")
+            run(["kind", "create", "cluster", "--name", args.name, "--config", str(path), "--image", args.image,
+                 "--wait", f"{int(args.timeout)}s"], timeout=args.timeout + 300,
+                what=f"creating kind cluster {args.name}")
+        kubeconfig = kind_kubeconfig(args.name)
+    nodes = wait_nodes_ready(kubeconfig, expected=expected_nodes, timeout=args.timeout, cluster=args.name)
+    return {"kubeconfig": kubeconfig, "nodes": nodes, "adopted": adopted, "config_hash": args.hash}
+
+
+def delete(args: argparse.Namespace) -> None:
+    if args.name not in existing_clusters():
+        log(f"kind cluster {args.name} is already gone")
+        return
+    log(f"Deleting kind cluster {args.name}")
+    run(["kind", "delete", "cluster", "--name", args.name], timeout=300, what=f"deleting kind cluster {args.name}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m floe_test.kindctl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ens = sub.add_parser("ensure", help="create or adopt the cluster and wait for its nodes")
+    ens.add_argument("--name", required=True)
+    ens.add_argument("--hash", required=True)
+    ens.add_argument("--image", required=True)
+    ens.add_argument("--mode", choices=["create", "adopt", "kubeconfig"], default="create")
+    ens.add_argument("--timeout", type=float, default=300)
+    dele = sub.add_parser("delete", help="delete the cluster if it exists")
+    dele.add_argument("--name", required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.command == "delete":
+            delete(args)
+            return 0
+        payload = json.loads(sys.stdin.read() or "{}")
+        print(json.dumps(ensure(args, payload)))
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

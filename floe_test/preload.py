@@ -1,0 +1,112 @@
+"""Image preload steps run by the ImagePreload component (REQ-637).
+
+For every image: skip it when every node already has it; otherwise make sure the local Docker store
+has it (build the test-runner image from its Dockerfile, pull others only when absent locally) and
+``kind load docker-image`` it into all nodes. Prints a JSON report on stdout; progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from floe_test._private.proc import docker_running, run
+from testing.errors import InfraError, PrerequisiteError
+
+
+def log(message: str) -> None:
+    print(f"[image-preload] {message}", file=sys.stderr, flush=True)
+
+
+def nodes(cluster: str) -> list[str]:
+    out = run(["kind", "get", "nodes", "--name", cluster], timeout=60, what=f"listing nodes of {cluster}").stdout
+    return [n.strip() for n in out.splitlines() if n.strip()]
+
+
+def node_images(node: str) -> set[str]:
+    """Image references (name:tag and name@digest forms) present in a node's containerd."""
+    out = run(["docker", "exec", node, "crictl", "images", "-o", "json"], timeout=60,
+              what=f"listing images on node {node}").stdout
+    refs: set[str] = set()
+    for image in json.loads(out or "{}").get("images", []):
+        refs.update(image.get("repoTags") or [])
+        refs.update(image.get("repoDigests") or [])
+    return refs
+
+
+def normalize(ref: str) -> set[str]:
+    """The forms a reference takes inside containerd (docker.io/library/ prefixes, digest-only)."""
+    name = ref.split("@", 1)[0]
+    forms = {ref, name}
+    for candidate in list(forms):
+        first = candidate.split("/", 1)[0]
+        if "/" not in candidate:
+            forms.add(f"docker.io/library/{candidate}")
+        elif "." not in first and ":" not in first and first != "localhost":
+            forms.add(f"docker.io/{candidate}")
+    return forms
+
+
+def local_image_present(ref: str) -> bool:
+    return run(["docker", "image", "inspect", ref], timeout=60, what=f"inspecting {ref}", check=False).returncode == 0
+
+
+def ensure_local(ref: str, *, build: dict[str, str] | None) -> str:
+    if local_image_present(ref):
+        return "local"
+    if build is not None:
+        log(f"Building {ref} from {build['dockerfile']}")
+        run(["docker", "build", "-f", build["dockerfile"], "-t", ref, build["context"]], timeout=1800,
+            what=f"building the test-runner image {ref}")
+        return "built"
+    log(f"Pulling {ref} (not in the local Docker store)")
+    run(["docker", "pull", ref], timeout=900, what=f"pulling {ref}")
+    return "pulled"
+
+
+def preload(cluster: str, images: list[str], *, build_ref: str | None, build: dict[str, str] | None) -> list[dict[str, object]]:
+    reason = docker_running()
+    if reason:
+        raise PrerequisiteError(reason)
+    node_list = nodes(cluster)
+    if not node_list:
+        raise InfraError(f"kind cluster {cluster} has no nodes to load images into; is it running? (`kind get clusters`)")
+    present = {node: node_images(node) for node in node_list}
+    report: list[dict[str, object]] = []
+    for ref in images:
+        started = time.monotonic()
+        missing = [n for n in node_list if not (normalize(ref) & present[n])]
+        if not missing:
+            report.append({"image": ref, "action": "present", "seconds": 0.0})
+            log(f"{ref}: already on all {len(node_list)} node(s)")
+            continue
+        source = ensure_local(ref, build=build if ref == build_ref else None)
+        log(f"{ref}: loading into {', '.join(missing)}")
+        run(["kind", "load", "docker-image", "--name", cluster, "--nodes", ",".join(missing), ref], timeout=1200,
+            what=f"loading image {ref} into nodes {', '.join(missing)} of {cluster}")
+        report.append({"image": ref, "action": "loaded", "source": source, "nodes": missing,
+                       "seconds": round(time.monotonic() - started, 1)})
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m floe_test.preload", description=__doc__)
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("--image", action="append", default=[], help="image reference to preload (repeatable)")
+    parser.add_argument("--build-ref", help="the image built locally rather than pulled")
+    parser.add_argument("--dockerfile")
+    parser.add_argument("--context")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    build = {"dockerfile": args.dockerfile, "context": args.context} if args.build_ref else None
+    try:
+        print(json.dumps(preload(args.cluster, args.image, build_ref=args.build_ref, build=build)))
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

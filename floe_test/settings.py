@@ -1,0 +1,165 @@
+"""Stack settings: the ``floe-testinfra:*`` config of a Pulumi stack, validated in one place.
+
+The same reader serves the real program (values from ``pulumi.Config``) and ``floe-test render``
+(values from ``Pulumi.<stack>.yaml``), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from floe_test.paths import REPO_ROOT, display
+from floe_test.yamlfile import load_mapping
+from testing.errors import ConfigError, ConfigProblem
+
+PROJECT = "floe-testinfra"
+KNOWN_STACKS = ("integration", "e2e")
+_RUN_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+
+#: Every config key, its meaning, and its default (None: required or derived).
+KEYS: dict[str, str] = {
+    "profile": "deployment profile: integration, e2e, or a path to a values-*.yaml file",
+    "clusterName": "kind cluster name (default floe-<stack>)",
+    "clusterMode": "create (default; reuses a cluster with the same config hash), adopt, or kubeconfig",
+    "kubeconfig": "secret: kubeconfig of an existing cluster (clusterMode kubeconfig)",
+    "kindConfig": "kind config file overriding the profile's",
+    "exposePorts": "map NodePorts to host ports as the kind config says (default true)",
+    "extraMounts": "JSON list of {hostPath, containerPath} mounted into every node",
+    "readyTimeoutSeconds": "bound on cluster creation and node readiness (default 300)",
+    "servicesTimeoutSeconds": "bound on each service becoming ready (default: the profile's, 600)",
+    "servicesEnabled": "deploy the platform services (default true; false deploys cluster, namespace and Job only)",
+    "disabledServices": "comma-separated services of the profile not to deploy",
+    "runId": "identifier of the test run (default local); the namespace is <namespacePrefix>-<runId>",
+    "namespacePrefix": "prefix of the run namespace (default floe-test)",
+    "testImage": "use this test-runner image as it is instead of building one",
+    "chartCacheDir": "folder of pre-fetched chart archives <name>-<version>.tgz (offline use)",
+    "jobDeadlineSeconds": "activeDeadlineSeconds of the test Job (default: the profile's, 3600)",
+}
+SECRET_KEYS = {"kubeconfig"}
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    stack: str
+    profile: str
+    cluster_name: str
+    cluster_mode: str = "create"
+    kind_config: Path | None = None
+    expose_ports: bool = True
+    extra_mounts: tuple[dict[str, Any], ...] = ()
+    ready_timeout_seconds: int = 300
+    services_timeout_seconds: int | None = None
+    services_enabled: bool = True
+    disabled_services: frozenset[str] = frozenset()
+    run_id: str = "local"
+    namespace_prefix: str = "floe-test"
+    test_image: str | None = None
+    chart_cache_dir: Path | None = None
+    job_deadline_seconds: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def stack_file(stack: str) -> Path:
+    return REPO_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(stack: str) -> dict[str, str]:
+    """The ``floe-testinfra:*`` values of ``Pulumi.<stack>.yaml`` (unknown stack: a clear error)."""
+    path = stack_file(stack)
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in REPO_ROOT.glob("Pulumi.*.yaml"))
+        raise ConfigError([ConfigProblem("stack", stack, f"unknown stack (known: {', '.join(known)}); "
+                                         f"{display(path)} does not exist")])
+    data = load_mapping(path)
+    config = data.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError([ConfigProblem(display(path), "config", "must be a mapping")])
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        ns, _, name = str(key).partition(":")
+        if ns == PROJECT:
+            out[name] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+def parse_settings(stack: str, values: Mapping[str, str], source: str | None = None) -> StackSettings:
+    """Validate raw config strings; every problem is reported at once."""
+    source = source or f"Pulumi.{stack}.yaml"
+    problems: list[ConfigProblem] = []
+
+    def bad(key: str, problem: str) -> None:
+        problems.append(ConfigProblem(source, f"{PROJECT}:{key}", problem))
+
+    for key in values:
+        if key not in KEYS:
+            bad(key, f"unknown setting (known: {', '.join(sorted(KEYS))})")
+
+    def integer(key: str, default: int | None, maximum: int) -> int | None:
+        raw = values.get(key)
+        if raw is None:
+            return default
+        try:
+            number = int(raw)
+        except ValueError:
+            bad(key, f"must be a whole number of seconds, got {raw!r}")
+            return default
+        if not 0 < number <= maximum:
+            bad(key, f"must be between 1 and {maximum} seconds (bounded), got {number}")
+            return default
+        return number
+
+    def boolean(key: str, default: bool) -> bool:
+        raw = values.get(key)
+        if raw is None:
+            return default
+        if raw.lower() in {"true", "false"}:
+            return raw.lower() == "true"
+        bad(key, f"must be true or false, got {raw!r}")
+        return default
+
+    mode = values.get("clusterMode", "create")
+    if mode not in {"create", "adopt", "kubeconfig"}:
+        bad("clusterMode", f"must be create, adopt or kubeconfig, got {mode!r}")
+    name = values.get("clusterName", f"floe-{stack}")
+    if not re.match(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", name):
+        bad("clusterName", f"{name!r} must be a lower-case DNS label of at most 40 characters")
+    run_id = values.get("runId", "local")
+    if not _RUN_ID.match(run_id):
+        bad("runId", f"{run_id!r} must be lower-case letters, digits and '-', at most 32 characters")
+    mounts: tuple[dict[str, Any], ...] = ()
+    if "extraMounts" in values:
+        try:
+            parsed = json.loads(values["extraMounts"])
+            if not isinstance(parsed, list) or not all(isinstance(m, dict) for m in parsed):
+                raise ValueError("not a list of mappings")
+            mounts = tuple(parsed)
+        except ValueError as exc:
+            bad("extraMounts", f"must be a JSON list of {{hostPath, containerPath}}: {exc}")
+    kind_config = values.get("kindConfig")
+    chart_cache = values.get("chartCacheDir")
+    settings = StackSettings(
+        stack=stack,
+        profile=values.get("profile", stack),
+        cluster_name=name,
+        cluster_mode=mode,
+        kind_config=(REPO_ROOT / kind_config) if kind_config else None,
+        expose_ports=boolean("exposePorts", True),
+        extra_mounts=mounts,
+        ready_timeout_seconds=integer("readyTimeoutSeconds", 300, 3600) or 300,
+        services_timeout_seconds=integer("servicesTimeoutSeconds", None, 3600),
+        services_enabled=boolean("servicesEnabled", True),
+        disabled_services=frozenset(s.strip() for s in values.get("disabledServices", "").split(",") if s.strip()),
+        run_id=run_id,
+        namespace_prefix=values.get("namespacePrefix", "floe-test"),
+        test_image=values.get("testImage") or None,
+        chart_cache_dir=(REPO_ROOT / chart_cache) if chart_cache else None,
+        job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
+    )
+    if problems:
+        raise ConfigError(problems)
+    return settings
