@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from floe_test._private.toolchain_errors import ChecksumMismatch, DownloadUnavailable, ToolchainError
 from floe_test.paths import REPO_ROOT
 from floe_test.versions import load_versions
 
@@ -73,19 +74,6 @@ Source = Literal["auto", "download", "source"]
 CONNECT_TIMEOUT = float(os.environ.get("FLOE_TOOLS_CONNECT_TIMEOUT", "5"))
 RECIPES_DIR = REPO_ROOT / "tools" / "gobuild"
 PROVENANCE = "provenance.json"
-
-
-# --------------------------------------------------------------------------------------------- errors
-class ToolchainError(Exception):
-    """A tool could not be installed; the message names the tool, what was tried and what to do."""
-
-
-class DownloadUnavailable(ToolchainError):
-    """The release download cannot be used here (unreachable, or no pinned checksum): try source."""
-
-
-class ChecksumMismatch(ToolchainError):
-    """The downloaded file is not the pinned artifact. Never installed, never a reason to fall back."""
 
 
 # --------------------------------------------------------------------------------------------- specs
@@ -630,4 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the importable module, not this __main__ copy, so every caller shares one set of classes.
+    from floe_test import toolchain as _toolchain
+
+    raise SystemExit(_toolchain.main())

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from floe_test.toolchain import ToolSpec
 
+from floe_test._private.toolchain_errors import ToolchainError
 from floe_test.paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "tools" / "gobuild"
@@ -30,8 +31,6 @@ STEP_TIMEOUT = float(os.environ.get("FLOE_TOOLS_BUILD_TIMEOUT", "3600"))
 
 
 def _error(message: str) -> Exception:
-    from floe_test.toolchain import ToolchainError
-
     return ToolchainError(message)
 
 
@@ -77,8 +76,13 @@ class _Runner:
                 raise _error(f"{what}: still running after {STEP_TIMEOUT:.0f}s; see {self.logfile}") from exc
         if proc.returncode != 0:
             tail = self.logfile.read_text().splitlines()[-12:]
+            hint = ""
+            if any("403 Forbidden" in line or "404 Not Found" in line for line in tail):
+                hint = ("\n  The Go module proxy (GOPROXY) does not serve a module this build needs: point GOPROXY "
+                        "at one that does, or build from a local checkout of the upstream repository "
+                        "(--go-src).")
             raise _error(f"{what} failed (exit {proc.returncode}); last lines of {self.logfile}:\n    "
-                         + "\n    ".join(tail))
+                         + "\n    ".join(tail) + hint)
         return proc.stdout or ""
 
 
@@ -142,6 +146,12 @@ def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | No
                 edits += [f"-replace={recipe.by_commit}={local}",
                           f"-require={recipe.by_commit}@{_pseudo_placeholder(recipe.by_commit)}"]
                 record["go_src"] = str(go_src)
+                # The checkout's go.sum carries upstream's recorded hashes of its dependencies: Go verifies
+                # against them instead of asking the checksum database (which a mirror may not serve).
+                upstream_sum = local / "go.sum"
+                if upstream_sum.is_file():
+                    with (build_dir / "go.sum").open("a") as sums:
+                        sums.write(upstream_sum.read_text())
             else:
                 record["commit"] = _commit_for(spec.name, version)[1]
         if edits:

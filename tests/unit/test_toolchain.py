@@ -1,0 +1,279 @@
+"""The toolchain (floe_test.toolchain): pins, checksum verification, download -> source fallback, idempotence.
+
+Offline and fast: the download and the Go build are replaced at their boundary (``fetch``/``go_build``);
+everything else (cache layout, verification, links, provenance) is the real code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from floe_test.paths import REPO_ROOT
+from floe_test.toolchain import (
+    TOOLS,
+    ChecksumMismatch,
+    DownloadUnavailable,
+    Toolchain,
+    ToolchainError,
+    ToolSpec,
+    pulumi_env,
+)
+from floe_test.versions import load_versions
+
+PLATFORM = ("linux", "amd64")
+KIND_BYTES = b"#!/bin/sh\necho kind v0.30.0\n"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tarball(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class FakeWorld:
+    """The outside world of a toolchain: what downloads return and what Go builds produce."""
+
+    def __init__(self, artifacts: dict[str, bytes] | None = None) -> None:
+        self.artifacts = artifacts or {}
+        self.fetched: list[str] = []
+        self.built: list[tuple[str, str]] = []
+
+    def fetch(self, url: str, dest: Path) -> None:
+        self.fetched.append(url)
+        if url not in self.artifacts:
+            raise DownloadUnavailable(f"cannot download {url}: [Errno -2] Name or service not known")
+        dest.write_bytes(self.artifacts[url])
+
+    def go_build(self, spec: ToolSpec, version: str, out: Path, go_src: Path | None) -> dict[str, Any]:
+        self.built.append((spec.name, version))
+        for name in spec.binaries:
+            (out / name).write_text(f"#!/bin/sh\necho {name} {version}\n")
+        return {"go_version": "go1.26.8", "build_seconds": 0.1}
+
+
+def make_chain(tmp_path: Path, world: FakeWorld, *, go: str | None = "/usr/local/go/bin/go",
+               checksums: dict[str, Any] | None = None) -> Toolchain:
+    versions = {spec.version_key: load_versions().get(spec.version_key) for spec in TOOLS.values()}
+    return Toolchain(cache=tmp_path / "cache", bin_dir=tmp_path / "bin", platform=PLATFORM, versions=versions,
+                     checksums=checksums or {}, go=go, fetch=world.fetch, go_build=world.go_build)
+
+
+KIND_URL = "https://github.com/kubernetes-sigs/kind/releases/download/v0.30.0/kind-linux-amd64"
+KIND_SUMS = {"kind": {"v0.30.0": {"linux-amd64": _sha(KIND_BYTES)}}}
+
+
+# ------------------------------------------------------------------------------------------ pins
+def _lock_versions() -> dict[str, str]:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    return {pkg["name"]: pkg["version"] for pkg in lock["package"]}
+
+
+@pytest.mark.parametrize(("pin", "package"), [
+    ("tools.pulumi", "pulumi"),
+    ("tools.pulumi-kubernetes", "pulumi-kubernetes"),
+    ("tools.pulumi-command", "pulumi-command"),
+], ids=["cli-matches-sdk", "kubernetes-plugin-matches-sdk", "command-plugin-matches-sdk"])
+def test_plugin_pins_equal_the_locked_python_sdks(pin: str, package: str) -> None:
+    assert load_versions().get(pin) == "v" + _lock_versions()[package]
+
+
+@pytest.mark.parametrize(("recipe", "module", "pin"), [
+    ("kubectl", "k8s.io/kubectl", "tools.kubectl"),
+    ("kubectl", "k8s.io/component-base", "tools.kubectl"),
+    ("pulumi", "github.com/pulumi/pulumi/pkg/v3", "tools.pulumi"),
+    ("pulumi", "github.com/pulumi/pulumi/sdk/v3", "tools.pulumi"),
+], ids=["kubectl", "component-base", "pulumi-pkg", "pulumi-sdk"])
+def test_recipe_go_mod_requires_the_pinned_version(recipe: str, module: str, pin: str) -> None:
+    gomod = (REPO_ROOT / "tools" / "gobuild" / recipe / "go.mod").read_text()
+    found = re.search(rf"^\s*{re.escape(module)} (v\S+)", gomod, re.MULTILINE)
+    assert found, f"{module} missing from tools/gobuild/{recipe}/go.mod"
+    pinned = load_versions().get(pin)
+    expected = "v0." + pinned.removeprefix("v1.") if module.startswith("k8s.io/") else pinned
+    assert found.group(1) == expected
+
+
+def test_every_checksum_in_versions_yaml_is_a_sha256_of_a_known_tool() -> None:
+    checksums = load_versions().raw.get("checksums") or {}
+    for tool, per_version in checksums.items():
+        assert tool in TOOLS
+        for per_platform in per_version.values():
+            for value in per_platform.values():
+                assert re.fullmatch(r"[0-9a-f]{64}", value)
+
+
+# ------------------------------------------------------------------------------------------ checksums
+def test_verified_download_is_installed_with_its_provenance(tmp_path: Path) -> None:
+    world = FakeWorld({KIND_URL: KIND_BYTES})
+    chain = make_chain(tmp_path, world, checksums=KIND_SUMS)
+    result = chain.install("kind")
+    assert result.action == "downloaded"
+    record = json.loads((chain.tool_dir("kind", "v0.30.0") / "provenance.json").read_text())
+    assert (record["origin"], record["sha256"], record["url"]) == ("download", _sha(KIND_BYTES), KIND_URL)
+    assert (tmp_path / "bin" / "kind").read_bytes() == KIND_BYTES
+
+
+def test_tampered_download_is_rejected_and_nothing_is_installed(tmp_path: Path) -> None:
+    world = FakeWorld({KIND_URL: KIND_BYTES + b"# injected\n"})
+    chain = make_chain(tmp_path, world, checksums=KIND_SUMS)
+    with pytest.raises(ChecksumMismatch, match="sha256"):
+        chain.install("kind")
+    assert chain.provenance("kind", "v0.30.0") is None
+    assert not (tmp_path / "bin" / "kind").exists()
+    assert [p.name for p in (chain.cache / "kind").iterdir()] == []  # the staging folder is gone too
+
+
+def test_tampered_download_never_falls_back_to_a_source_build(tmp_path: Path) -> None:
+    world = FakeWorld({KIND_URL: b"evil"})
+    chain = make_chain(tmp_path, world, checksums=KIND_SUMS)
+    with pytest.raises(ChecksumMismatch):
+        chain.install("kind", source="auto")
+    assert world.built == []
+
+
+def test_download_without_a_pinned_checksum_is_refused(tmp_path: Path) -> None:
+    world = FakeWorld({KIND_URL: KIND_BYTES})
+    chain = make_chain(tmp_path, world, checksums={})
+    with pytest.raises(DownloadUnavailable, match=r"no checksums\.kind\.v0\.30\.0\.linux-amd64"):
+        chain.install("kind", source="download")
+    assert world.fetched == []
+
+
+def test_archive_members_are_extracted_after_verification(tmp_path: Path) -> None:
+    tarball = _tarball({"linux-amd64/helm": b"helm-binary", "linux-amd64/LICENSE": b"text"})
+    url = "https://get.helm.sh/helm-v3.19.0-linux-amd64.tar.gz"
+    chain = make_chain(tmp_path, FakeWorld({url: tarball}),
+                       checksums={"helm": {"v3.19.0": {"linux-amd64": _sha(tarball)}}})
+    chain.install("helm")
+    assert (tmp_path / "bin" / "helm").read_bytes() == b"helm-binary"
+
+
+# ------------------------------------------------------------------------------------------ fallback
+FALLBACK_CASES = [
+    # (download reachable, go on PATH, --from, expected action or error type)
+    (True, True, "auto", "downloaded"),
+    (False, True, "auto", "built"),
+    (False, False, "auto", ToolchainError),
+    (False, True, "download", DownloadUnavailable),
+    (True, True, "source", "built"),
+    (True, False, "source", ToolchainError),
+]
+
+
+@pytest.mark.parametrize(("reachable", "has_go", "source", "expected"), FALLBACK_CASES, ids=[
+    "reachable-downloads", "unreachable-with-go-builds", "unreachable-without-go-fails",
+    "download-only-fails-when-unreachable", "source-builds-even-when-reachable", "source-without-go-fails"])
+def test_download_or_source_decision(tmp_path: Path, reachable: bool, has_go: bool, source: Any,
+                                     expected: str | type[Exception]) -> None:
+    world = FakeWorld({KIND_URL: KIND_BYTES} if reachable else {})
+    chain = make_chain(tmp_path, world, go="/usr/local/go/bin/go" if has_go else None, checksums=KIND_SUMS)
+    if isinstance(expected, str):
+        assert chain.install("kind", source=source).action == expected
+    else:
+        with pytest.raises(expected):
+            chain.install("kind", source=source)
+
+
+def test_unreachable_download_without_go_names_both_ways_out(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path, FakeWorld(), go=None, checksums=KIND_SUMS)
+    with pytest.raises(ToolchainError) as info:
+        chain.install("kind")
+    message = str(info.value)
+    assert KIND_URL in message
+    assert "`go` is not on PATH" in message
+
+
+def test_source_build_records_its_go_version(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path, FakeWorld())
+    chain.install("kubectl")
+    record = chain.provenance("kubectl", "v1.34.0")
+    assert record is not None
+    assert (record["origin"], record["go_version"]) == ("source", "go1.26.8")
+
+
+# ------------------------------------------------------------------------------------------ idempotence
+def test_second_install_is_a_no_op(tmp_path: Path) -> None:
+    world = FakeWorld()
+    chain = make_chain(tmp_path, world)
+    first = chain.install("helm")
+    second = chain.install("helm")
+    assert (first.action, second.action) == ("built", "cached")
+    assert world.built == [("helm", "v3.19.0")]
+    assert second.seconds < 2
+
+
+def test_cache_entry_missing_its_binary_is_reinstalled(tmp_path: Path) -> None:
+    world = FakeWorld()
+    chain = make_chain(tmp_path, world)
+    chain.install("helm")
+    (chain.tool_dir("helm", "v3.19.0") / "bin" / "helm").unlink()
+    assert chain.install("helm").action == "built"
+
+
+def test_failed_reinstall_keeps_the_cached_tool(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path, FakeWorld({KIND_URL: KIND_BYTES}), checksums=KIND_SUMS)
+    chain.install("kind")
+    chain.fetch = FakeWorld().fetch  # now unreachable
+    with pytest.raises(DownloadUnavailable):
+        chain.install("kind", source="download", force=True)
+    assert chain.provenance("kind", "v0.30.0") is not None
+
+
+def test_cache_is_keyed_by_tool_and_version(tmp_path: Path) -> None:
+    world = FakeWorld()
+    chain = make_chain(tmp_path, world)
+    chain.install("pulumi")
+    chain.install("pulumi", version="v3.259.0", source="source")
+    assert chain.installed_versions("pulumi") == ["v3.259.0", "v3.272.0"]
+    assert world.built == [("pulumi", "v3.272.0"), ("pulumi", "v3.259.0")]
+
+
+# ------------------------------------------------------------------------------------------ layout
+@pytest.mark.parametrize("tool", ["pulumi-resource-command", "pulumi-resource-kubernetes"])
+def test_provider_plugins_land_in_pulumis_plugin_folder_layout(tmp_path: Path, tool: str) -> None:
+    chain = make_chain(tmp_path, FakeWorld())
+    version = chain.pinned(tool)
+    chain.install(tool)
+    kind, name = TOOLS[tool].plugin or ("", "")
+    assert (chain.pulumi_home / "plugins" / f"{kind}-{name}-{version}" / tool).is_file()
+
+
+def test_language_host_sits_next_to_the_cli_for_the_automation_api(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path, FakeWorld())
+    chain.install("pulumi")
+    chain.install("pulumi-language-python")
+    names = sorted(p.name for p in (chain.pulumi_root / "bin").iterdir())
+    assert names == ["pulumi", "pulumi-language-python", "pulumi-language-python-exec"]
+
+
+def test_status_flags_an_off_pin_build_as_a_mismatch(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path, FakeWorld())
+    chain.install("pulumi", version="v3.259.0", source="source")
+    status = chain.status("pulumi", probe=False)
+    assert (status.installed, status.pinned, status.matches_pin) == ("v3.259.0", "v3.272.0", False)
+
+
+def test_pulumi_env_is_offline_and_uses_the_cached_plugins(tmp_path: Path) -> None:
+    chain = make_chain(tmp_path, FakeWorld())
+    env = pulumi_env(chain, base={"PATH": "/usr/bin"})
+    assert env["PULUMI_HOME"] == str(chain.pulumi_home)
+    assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
+    assert env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
+    assert env["PATH"].split(":")[0] == str(chain.pulumi_root / "bin")
+
