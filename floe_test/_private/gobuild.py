@@ -78,7 +78,8 @@ class _Runner:
             tail = self.logfile.read_text().splitlines()[-12:]
             hint = ""
             if any("403 Forbidden" in line or "404 Not Found" in line for line in tail):
-                hint = ("\n  The Go module proxy (GOPROXY) does not serve a module this build needs: point GOPROXY "
+                hint = ("\n  The Go module proxy (GOPROXY) does not serve a module this build needs: "
+                        "point GOPROXY "
                         "at one that does, or build from a local checkout of the upstream repository "
                         "(--go-src).")
             raise _error(f"{what} failed (exit {proc.returncode}); last lines of {self.logfile}:\n    "
