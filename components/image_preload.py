@@ -20,6 +20,8 @@ from components._private.validation import Problems
 class TestRunnerBuild:
     """How to build the test-runner image when it is not in the local Docker store."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     dockerfile: Path
     context: Path
 
@@ -56,18 +58,25 @@ class ImagePreload(pulumi.ComponentResource):
         for image in images:
             parts += ["--image", shlex.quote(image)]
         if args.test_runner_image and args.test_runner_build:
-            parts += ["--build-ref", shlex.quote(args.test_runner_image),
-                      "--dockerfile", shlex.quote(str(args.test_runner_build.dockerfile)),
-                      "--context", shlex.quote(str(args.test_runner_build.context))]
+            parts += [
+                "--build-ref",
+                shlex.quote(args.test_runner_image),
+                "--dockerfile",
+                shlex.quote(str(args.test_runner_build.dockerfile)),
+                "--context",
+                shlex.quote(str(args.test_runner_build.context)),
+            ]
         template = " ".join(parts)
         create = pulumi.Output.from_input(args.cluster_name).apply(
-            lambda cluster: template.replace("{cluster}", shlex.quote(cluster)))
+            lambda cluster: template.replace("{cluster}", shlex.quote(cluster))
+        )
         load = command.local.Command(
             f"{name}-load",
             create=create,
             triggers=images,
             opts=pulumi.ResourceOptions(
-                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=f"{args.timeout_seconds}s")),
+                parent=self, custom_timeouts=pulumi.CustomTimeouts(create=f"{args.timeout_seconds}s")
+            ),
         )
         self.images = pulumi.Output.from_input(images)
         self.report = load.stdout.apply(lambda out: out if out else json.dumps([]))
@@ -79,7 +88,7 @@ def _validate(args: ImagePreloadArgs) -> None:
     if not args.images:
         problems.add("images", "must list at least one image (the test runner)")
     for image in args.images:
-        if not image or any(c.isspace() for c in image) or ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        if not image or any(c.isspace() for c in image) or (":" not in image.rsplit("/", 1)[-1] and "@" not in image):
             problems.add("images", f"{image!r} must be a full reference with a tag or digest (never implicit latest)")
         elif image.endswith(":latest"):
             problems.add("images", f"{image!r} uses the mutable tag 'latest'; pin a version")

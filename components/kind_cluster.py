@@ -6,7 +6,7 @@ import json
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_command as command
@@ -64,27 +64,30 @@ class KindCluster(pulumi.ComponentResource):
         _validate(args)
         retain = args.retain_on_destroy if args.retain_on_destroy is not None else args.mode != "create"
         python = shlex.quote(sys.executable)
-        ensure = (f"{python} -m floe_test.kindctl ensure --name {shlex.quote(args.cluster_name)} "
-                  f"--hash {args.config_hash} --image {shlex.quote(args.node_image)} --mode {args.mode} "
-                  f"--timeout {args.ready_timeout_seconds}")
+        ensure = (
+            f"{python} -m floe_test.kindctl ensure --name {shlex.quote(args.cluster_name)} "
+            f"--hash {args.config_hash} --image {shlex.quote(args.node_image)} --mode {args.mode} "
+            f"--timeout {args.ready_timeout_seconds}"
+        )
         delete = None if retain else f"{python} -m floe_test.kindctl delete --name {shlex.quote(args.cluster_name)}"
-        payload = pulumi.Output.all(args.kubeconfig).apply(
-            lambda kc: json.dumps({"config": yaml.safe_dump(args.config.data, sort_keys=False),
-                                   "kubeconfig": kc[0] or ""}))
+        payload: pulumi.Output[str] = pulumi.Output.all(args.kubeconfig).apply(
+            lambda kc: json.dumps(
+                {"config": yaml.safe_dump(args.config.data, sort_keys=False), "kubeconfig": kc[0] or ""}
+            )
+        )
         lifecycle = command.local.Command(
             f"{name}-lifecycle",
             create=ensure,
             delete=delete,
-            stdin=pulumi.Output.secret(payload) if args.kubeconfig is not None else payload,
+            stdin=_secret(payload) if args.kubeconfig is not None else payload,
             triggers=[args.config_hash, args.cluster_name, args.node_image, args.mode],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 additional_secret_outputs=["stdout"],
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{args.ready_timeout_seconds * 2 + 300}s",
-                                                      delete="10m"),
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{args.ready_timeout_seconds * 2 + 300}s", delete="10m"),
             ),
         )
-        result = lifecycle.stdout.apply(_parse_result)
+        result: pulumi.Output[dict[str, Any]] = lifecycle.stdout.apply(_parse_result)
         self.cluster_name = pulumi.Output.from_input(args.cluster_name)
         self.kubeconfig = pulumi.Output.secret(result.apply(lambda r: str(r["kubeconfig"])))
         self.node_names = pulumi.Output.unsecret(result.apply(lambda r: [str(n) for n in r["nodes"]]))
@@ -96,21 +99,28 @@ class KindCluster(pulumi.ComponentResource):
             context=f"kind-{args.cluster_name}" if args.mode != "kubeconfig" else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "kubeconfig": self.kubeconfig,
-            "node_names": self.node_names,
-            "config_hash": self.config_hash,
-            "adopted": self.adopted,
-        })
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "node_names": self.node_names,
+                "config_hash": self.config_hash,
+                "adopted": self.adopted,
+            }
+        )
 
 
-def _parse_result(stdout: str) -> dict[str, object]:
+def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    secret: pulumi.Output[str] = pulumi.Output.secret(value)
+    return secret
+
+
+def _parse_result(stdout: str) -> dict[str, Any]:
     """The JSON document ``kindctl ensure`` prints (its last line; earlier lines are never expected)."""
     lines = [line for line in (stdout or "").splitlines() if line.strip()]
     if not lines:
         return {"kubeconfig": "", "nodes": [], "adopted": False}
-    parsed: dict[str, object] = json.loads(lines[-1])
+    parsed: dict[str, Any] = json.loads(lines[-1])
     return parsed
 
 
@@ -127,6 +137,7 @@ def _validate(args: KindClusterArgs) -> None:
         problems.add("node_image", f"{args.node_image!r} must be pinned by digest (IMAGE:TAG@sha256:...)")
     problems.positive("ready_timeout_seconds", args.ready_timeout_seconds, maximum=3600)
     if args.config.data.get("name") != args.cluster_name:
-        problems.add("config", f"the rendered config names cluster {args.config.data.get('name')!r}, "
-                               f"not {args.cluster_name!r}")
+        problems.add(
+            "config", f"the rendered config names cluster {args.config.data.get('name')!r}, not {args.cluster_name!r}"
+        )
     problems.raise_if_any()

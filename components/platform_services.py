@@ -50,9 +50,14 @@ class PlatformServices(pulumi.ComponentResource):
         for ns in dict.fromkeys(s.namespace for s in enabled):
             namespaces[ns] = k8s.core.v1.Namespace(
                 f"{name}-ns-{ns}",
-                metadata={"name": ns, "labels": {**common_labels(stack=args.stack or None, component="platform"),
-                                                 "pod-security.kubernetes.io/enforce": "baseline",
-                                                 "pod-security.kubernetes.io/warn": "restricted"}},
+                metadata={
+                    "name": ns,
+                    "labels": {
+                        **common_labels(stack=args.stack or None, component="platform"),
+                        "pod-security.kubernetes.io/enforce": "baseline",
+                        "pod-security.kubernetes.io/warn": "restricted",
+                    },
+                },
                 opts=pulumi.ResourceOptions(parent=self),
             )
         statuses: dict[str, pulumi.Output[str]] = {}
@@ -63,10 +68,15 @@ class PlatformServices(pulumi.ComponentResource):
         self.namespaces = pulumi.Output.from_input(list(namespaces))
         self.register_outputs({"releases": self.releases, "namespaces": self.namespaces})
 
-    def _release(self, name: str, service: ServiceSpec, args: PlatformServicesArgs,
-                 namespace: k8s.core.v1.Namespace) -> k8s.helm.v3.Release:
-        values = expand_values(service.values, versions=args.versions, namespace=service.namespace,
-                               secret=lambda key: pulumi.Output.secret(args.secrets[key]))
+    def _release(
+        self, name: str, service: ServiceSpec, args: PlatformServicesArgs, namespace: k8s.core.v1.Namespace
+    ) -> k8s.helm.v3.Release:
+        values = expand_values(
+            service.values,
+            versions=args.versions,
+            namespace=service.namespace,
+            secret=lambda key: pulumi.Output.secret(args.secrets[key]),
+        )
         timeout = args.timeout_override_seconds or service.timeout_seconds
         chart: dict[str, Any]
         if service.chart.local is not None:
@@ -92,7 +102,8 @@ class PlatformServices(pulumi.ComponentResource):
             max_history=3,
             **chart,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[namespace],
+                parent=self,
+                depends_on=[namespace],
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout + 60}s", update=f"{timeout + 60}s"),
             ),
         )
@@ -102,8 +113,11 @@ def _validate(args: PlatformServicesArgs, enabled: Sequence[ServiceSpec]) -> Non
     problems = Problems("PlatformServices")
     missing = sorted({key for s in enabled for key in s.secrets} - set(args.secrets))
     if missing:
-        problems.add("secrets", f"values refer to secrets that are not set: {', '.join(missing)} "
-                                "(set them with `pulumi config set --secret floe-testinfra:NAME`)")
+        problems.add(
+            "secrets",
+            f"values refer to secrets that are not set: {', '.join(missing)} "
+            "(set them with `pulumi config set --secret floe-testinfra:NAME`)",
+        )
     if args.timeout_override_seconds is not None:
         problems.positive("timeout_override_seconds", args.timeout_override_seconds, maximum=3600)
     if args.chart_cache_dir is not None and not args.chart_cache_dir.is_dir():

@@ -54,8 +54,12 @@ class TestJobArgs:
     """How long the finished Job and its pod stay for debugging."""
     test_timeout_seconds: int = 300
     """pytest-timeout per test."""
-    resources: Mapping[str, Any] = field(default_factory=lambda: {
-        "requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}})
+    resources: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        }
+    )
     """Container requests and limits."""
     results_storage: str = "1Gi"
     """Size of the results volume that outlives the pod."""
@@ -88,12 +92,13 @@ class TestJob(pulumi.ComponentResource):
             opts=child,
         )
         _resource(f"{name}-results", results_claim_manifest(args), child)
-        job = _resource(f"{name}-job", job_manifest(args), child)
-        self.job_name = job.metadata.apply(lambda m: m.name if m else args.job_name)  # type: ignore[attr-defined]
+        _resource(f"{name}-job", job_manifest(args), child)
+        self.job_name = pulumi.Output.from_input(args.job_name)
         self.results_claim = pulumi.Output.from_input(results_claim_name(args))
         self.service_account = pulumi.Output.from_input(service_account_name(args))
-        self.register_outputs({"job_name": self.job_name, "results_claim": self.results_claim,
-                               "service_account": self.service_account})
+        self.register_outputs(
+            {"job_name": self.job_name, "results_claim": self.results_claim, "service_account": self.service_account}
+        )
 
 
 def service_account_name(args: TestJobArgs) -> str:
@@ -120,9 +125,20 @@ def endpoint_env(endpoints: Sequence[Endpoint]) -> list[dict[str, str]]:
         env.append({"name": f"{ep.env_prefix}_PORT", "value": str(ep.port)})
         if ep.url:
             env.append({"name": f"{ep.env_prefix}_URL", "value": ep.url})
-    services = [{"name": ep.name, "service": ep.service, "namespace": ep.namespace, "host": ep.host,
-                 "port": ep.port, "protocol": ep.protocol, "path": ep.path, "expect_status": ep.expect_status,
-                 "pod_selector": ep.pod_selector} for ep in endpoints]
+    services = [
+        {
+            "name": ep.name,
+            "service": ep.service,
+            "namespace": ep.namespace,
+            "host": ep.host,
+            "port": ep.port,
+            "protocol": ep.protocol,
+            "path": ep.path,
+            "expect_status": ep.expect_status,
+            "pod_selector": ep.pod_selector,
+        }
+        for ep in endpoints
+    ]
     env.append({"name": "FLOE_SERVICES", "value": json.dumps(services, separators=(",", ":"))})
     return env
 
@@ -208,7 +224,9 @@ def results_claim_manifest(args: TestJobArgs) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {
-            "name": results_claim_name(args), "namespace": args.namespace, "labels": _labels(args),
+            "name": results_claim_name(args),
+            "namespace": args.namespace,
+            "labels": _labels(args),
             # local-path binds on first consumer (the Job's pod): nothing to wait for at `up`.
             "annotations": dict(SKIP_AWAIT),
         },
@@ -229,61 +247,121 @@ def rbac_manifests(args: TestJobArgs) -> list[dict[str, Any]]:
     scoped = f"floe-{args.run_id}-{args.job_name}"
     user = f"system:serviceaccount:{args.namespace}:{sa}"
     read_rules = [
-        {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "endpoints", "events", "nodes",
-                                          "namespaces", "persistentvolumeclaims", "configmaps"],
-         "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": [""],
+            "resources": [
+                "pods",
+                "pods/log",
+                "services",
+                "endpoints",
+                "events",
+                "nodes",
+                "namespaces",
+                "persistentvolumeclaims",
+                "configmaps",
+            ],
+            "verbs": ["get", "list", "watch"],
+        },
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
-         "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+            "verbs": ["get", "list", "watch"],
+        },
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
     ]
     write_rules = [
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "delete", "patch", "update"]},
-        {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims",
-                                          "serviceaccounts"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+        {
+            "apiGroups": [""],
+            "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims", "serviceaccounts"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+        },
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "resources": ["networkpolicies"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "update", "patch", "delete"]},
     ]
-    in_run = (f"'{RUN_ID_LABEL}' in variables.meta.labels && "
-              f"variables.meta.labels['{RUN_ID_LABEL}'] == '{args.run_id}'")
+    in_run = f"'{RUN_ID_LABEL}' in variables.meta.labels && variables.meta.labels['{RUN_ID_LABEL}'] == '{args.run_id}'"
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": sa, "namespace": args.namespace, "labels": labels},
-         "automountServiceAccountToken": True},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": f"{scoped}-read", "labels": labels}, "rules": read_rules},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": f"{scoped}-sandbox", "labels": labels}, "rules": write_rules},
-        *({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-           "metadata": {"name": f"{scoped}-{role}", "labels": labels},
-           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{scoped}-{role}"},
-           "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": args.namespace}]}
-          for role in ("read", "sandbox")),
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-         "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
-         "spec": {
-             "failurePolicy": "Fail",
-             "matchConstraints": {"resourceRules": [{
-                 "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*", "*/*"],
-                 "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"]}]},
-             "matchConditions": [{"name": "only-the-test-runner", "expression": f"request.userInfo.username == '{user}'"}],
-             "variables": [{"name": "meta", "expression": (
-                 "request.resource.resource == 'namespaces' ? "
-                 "(request.operation == 'DELETE' ? oldObject.metadata : object.metadata) : "
-                 "(namespaceObject == null ? {} : namespaceObject.metadata)")}],
-             "validations": [{
-                 "expression": f"has(variables.meta.labels) && {in_run}",
-                 "message": f"the test runner may write only in namespaces labelled {RUN_ID_LABEL}={args.run_id}",
-             }],
-         }},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-         "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
-         "spec": {"policyName": f"{scoped}-sandbox", "validationActions": ["Deny"]}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": sa, "namespace": args.namespace, "labels": labels},
+            "automountServiceAccountToken": True,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{scoped}-read", "labels": labels},
+            "rules": read_rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
+            "rules": write_rules,
+        },
+        *(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": f"{scoped}-{role}", "labels": labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{scoped}-{role}"},
+                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": args.namespace}],
+            }
+            for role in ("read", "sandbox")
+        ),
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["*"],
+                            "apiVersions": ["*"],
+                            "resources": ["*", "*/*"],
+                            "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
+                        }
+                    ]
+                },
+                "matchConditions": [
+                    {"name": "only-the-test-runner", "expression": f"request.userInfo.username == '{user}'"}
+                ],
+                "variables": [
+                    {
+                        "name": "meta",
+                        "expression": (
+                            "request.resource.resource == 'namespaces' ? "
+                            "(request.operation == 'DELETE' ? oldObject.metadata : object.metadata) : "
+                            "(namespaceObject == null ? {} : namespaceObject.metadata)"
+                        ),
+                    }
+                ],
+                "validations": [
+                    {
+                        "expression": f"has(variables.meta.labels) && {in_run}",
+                        "message": (
+                            f"the test runner may write only in namespaces labelled {RUN_ID_LABEL}={args.run_id}"
+                        ),
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
+            "spec": {"policyName": f"{scoped}-sandbox", "validationActions": ["Deny"]},
+        },
     ]
 
 

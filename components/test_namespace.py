@@ -41,8 +41,9 @@ class TestNamespace(pulumi.ComponentResource):
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
         }
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": ns_name, "labels": labels},
-                                   opts=pulumi.ResourceOptions(parent=self))
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": ns_name, "labels": labels}, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.namespace = ns.metadata.apply(lambda m: str(m["name"]) if m and m.get("name") else ns_name)
         self.register_outputs({"namespace": self.namespace})
 

@@ -21,8 +21,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     overrides = dict(item.split("=", 1) for item in args.set)
     summary = render(args.stack, Path(args.out), overrides=overrides)
-    print(f"Rendered stack {args.stack} into {args.out}: {len(summary['releases'])} release(s), "
-          f"{len(summary['images'])} image(s), config hash {summary['config_hash']}")
+    print(
+        f"Rendered stack {args.stack} into {args.out}: {len(summary['releases'])} release(s), "
+        f"{len(summary['images'])} image(s), config hash {summary['config_hash']}"
+    )
     return EXIT_OK
 
 
@@ -73,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         parsers[name] = p
     parsers["render"].add_argument("stack", help="stack name: integration or e2e")
     parsers["render"].add_argument("--out", required=True, help="output folder")
-    parsers["render"].add_argument("--set", action="append", default=[], type=_set_item, metavar="KEY=VALUE",
-                                   help="override a floe-testinfra setting of the stack (repeatable)")
+    parsers["render"].add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_set_item,
+        metavar="KEY=VALUE",
+        help="override a floe-testinfra setting of the stack (repeatable)",
+    )
     parsers["versions"].add_argument("key", nargs="?", help="dotted key, e.g. kind.version")
     parsers["templates"].add_argument("--check", action="store_true", help="fail when the file is out of date")
     return parser

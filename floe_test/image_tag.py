@@ -12,7 +12,16 @@ from floe_test.paths import REPO_ROOT
 from floe_test.versions import Versions
 
 #: What the image is built from; a change to any of these makes a new tag.
-IMAGE_INPUTS = ("uv.lock", "pyproject.toml", "README.md", "versions.yaml", "testing", "floe_test", "components", "tests")
+IMAGE_INPUTS = (
+    "uv.lock",
+    "pyproject.toml",
+    "README.md",
+    "versions.yaml",
+    "testing",
+    "floe_test",
+    "components",
+    "tests",
+)
 
 
 def content_tag(root: Path = REPO_ROOT) -> str:
@@ -28,7 +37,7 @@ def content_tag(root: Path = REPO_ROOT) -> str:
     return "c-" + digest.hexdigest()[:12]
 
 
-def test_runner_ref(versions: Versions, root: Path = REPO_ROOT) -> str:
+def runner_image_ref(versions: Versions, root: Path = REPO_ROOT) -> str:
     pin = versions.images["test-runner"]
     tag = content_tag(root) if pin.tag == "content" else pin.tag
     return f"{pin.repository}:{tag}"

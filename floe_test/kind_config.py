@@ -25,17 +25,36 @@ API_VERSION = "kind.x-k8s.io/v1alpha4"
 CONFIG_HASH_LABEL = "floe.dev/config-hash"
 
 _CLUSTER_FIELDS = {
-    "kind", "apiVersion", "name", "nodes", "networking", "featureGates", "runtimeConfig",
-    "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902", "containerdConfigPatches",
+    "kind",
+    "apiVersion",
+    "name",
+    "nodes",
+    "networking",
+    "featureGates",
+    "runtimeConfig",
+    "kubeadmConfigPatches",
+    "kubeadmConfigPatchesJSON6902",
+    "containerdConfigPatches",
     "containerdConfigPatchesJSON6902",
 }
 _NODE_FIELDS = {
-    "role", "image", "labels", "extraMounts", "extraPortMappings", "kubeadmConfigPatches",
+    "role",
+    "image",
+    "labels",
+    "extraMounts",
+    "extraPortMappings",
+    "kubeadmConfigPatches",
     "kubeadmConfigPatchesJSON6902",
 }
 _NETWORKING_FIELDS = {
-    "ipFamily", "apiServerPort", "apiServerAddress", "podSubnet", "serviceSubnet",
-    "disableDefaultCNI", "kubeProxyMode", "dnsSearch",
+    "ipFamily",
+    "apiServerPort",
+    "apiServerAddress",
+    "podSubnet",
+    "serviceSubnet",
+    "disableDefaultCNI",
+    "kubeProxyMode",
+    "dnsSearch",
 }
 _MOUNT_FIELDS = {"hostPath", "containerPath", "readOnly", "selinuxRelabel", "propagation"}
 _PORT_FIELDS = {"containerPort", "hostPort", "listenAddress", "protocol"}
@@ -123,14 +142,15 @@ def validate_kind_config(data: Mapping[str, Any], source: str) -> None:
         if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):
             bad(f"{where}labels", "must map label names to string values (quote 'true')")
         _check_list(node.get("extraMounts", []), _MOUNT_FIELDS, f"{where}extraMounts", bad, _check_mount)
-        _check_list(node.get("extraPortMappings", []), _PORT_FIELDS, f"{where}extraPortMappings", bad,
-                    _check_port)
+        _check_list(node.get("extraPortMappings", []), _PORT_FIELDS, f"{where}extraPortMappings", bad, _check_port)
     if nodes and not any(isinstance(n, Mapping) and n.get("role") == "control-plane" for n in nodes):
         bad("nodes", "must have at least one control-plane node")
     host_ports = [
-        (p.get("listenAddress", "0.0.0.0"), p.get("hostPort"), p.get("protocol", "TCP"))  # noqa: S104
-        for n in nodes if isinstance(n, Mapping)
-        for p in n.get("extraPortMappings", []) or [] if isinstance(p, Mapping) and p.get("hostPort")
+        (p.get("listenAddress", "0.0.0.0"), p.get("hostPort"), p.get("protocol", "TCP"))
+        for n in nodes
+        if isinstance(n, Mapping)
+        for p in n.get("extraPortMappings", []) or []
+        if isinstance(p, Mapping) and p.get("hostPort")
     ]
     for dup in sorted({hp for hp in host_ports if host_ports.count(hp) > 1}, key=str):
         bad("nodes[].extraPortMappings", f"host port {dup[1]}/{dup[2]} on {dup[0]} is mapped twice")
@@ -163,9 +183,9 @@ def _check_mount(mount: Mapping[str, Any], where: str, bad: Any) -> None:
 def _check_port(port: Mapping[str, Any], where: str, bad: Any) -> None:
     for key in ("containerPort", "hostPort"):
         value = port.get(key)
-        if key == "containerPort" or value is not None:
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
-                bad(f"{where}.{key}", f"must be a port number 0-65535, found {value!r}")
+        required = key == "containerPort" or value is not None
+        if required and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535):
+            bad(f"{where}.{key}", f"must be a port number 0-65535, found {value!r}")
     if port.get("protocol", "TCP") not in _PROTOCOLS:
         bad(f"{where}.protocol", f"must be one of {', '.join(sorted(_PROTOCOLS))}")
 

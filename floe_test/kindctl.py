@@ -36,8 +36,9 @@ def existing_clusters() -> list[str]:
 
 
 def kind_kubeconfig(name: str) -> str:
-    return run(["kind", "get", "kubeconfig", "--name", name], timeout=60,
-               what=f"reading the kubeconfig of kind cluster {name}").stdout
+    return run(
+        ["kind", "get", "kubeconfig", "--name", name], timeout=60, what=f"reading the kubeconfig of kind cluster {name}"
+    ).stdout
 
 
 def _core_api(kubeconfig: str) -> Any:
@@ -63,9 +64,12 @@ def wait_nodes_ready(kubeconfig: str, *, expected: int, timeout: float, cluster:
 
     log(f"Waiting ≤ {timeout:.0f}s for {expected} node(s) of cluster {cluster} to be Ready")
     states = wait_for_condition(
-        check, timeout=timeout, interval=2, description=f"all {expected} nodes of kind cluster {cluster} Ready",
+        check,
+        timeout=timeout,
+        interval=2,
+        description=f"all {expected} nodes of kind cluster {cluster} Ready",
         hint=f"inspect with `kubectl --context kind-{cluster} describe nodes`; on small machines raise "
-             "readyTimeout in the stack config",
+        "readyTimeout in the stack config",
     )
     return sorted(states or {})
 
@@ -96,20 +100,39 @@ def ensure(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
                 f"kind cluster {args.name} already exists but was made from a different config "
                 f"(its config hash {', '.join(sorted(found))}, this stack's {args.hash}); it is not reused. "
                 f"Delete it (`kind delete cluster --name {args.name}` or `make test-k8s-cleanup`) "
-                "or set another clusterName in the stack config")
+                "or set another clusterName in the stack config"
+            )
         log(f"Reusing kind cluster {args.name} (config hash {args.hash} matches)")
     elif args.mode == "adopt":
-        raise InfraError(f"clusterMode is adopt but kind cluster {args.name} does not exist; "
-                         "create it first (CI: helm/kind-action with the rendered kind config) or use mode create")
+        raise InfraError(
+            f"clusterMode is adopt but kind cluster {args.name} does not exist; "
+            "create it first (CI: helm/kind-action with the rendered kind config) or use mode create"
+        )
     else:
         with tempfile.TemporaryDirectory(prefix="floe-kind-") as tmp:
             path = Path(tmp) / "kind-config.yaml"
             path.write_text(config_yaml, encoding="utf-8")
-            log(f"Creating kind cluster {args.name} ({expected_nodes} node(s), image {args.image}); "
-                f"waiting ≤ {args.timeout:.0f}s")
-            run(["kind", "create", "cluster", "--name", args.name, "--config", str(path), "--image", args.image,
-                 "--wait", f"{int(args.timeout)}s"], timeout=args.timeout + 300,
-                what=f"creating kind cluster {args.name}")
+            log(
+                f"Creating kind cluster {args.name} ({expected_nodes} node(s), image {args.image}); "
+                f"waiting ≤ {args.timeout:.0f}s"
+            )
+            run(
+                [
+                    "kind",
+                    "create",
+                    "cluster",
+                    "--name",
+                    args.name,
+                    "--config",
+                    str(path),
+                    "--image",
+                    args.image,
+                    "--wait",
+                    f"{int(args.timeout)}s",
+                ],
+                timeout=args.timeout + 300,
+                what=f"creating kind cluster {args.name}",
+            )
         kubeconfig = kind_kubeconfig(args.name)
     nodes = wait_nodes_ready(kubeconfig, expected=expected_nodes, timeout=args.timeout, cluster=args.name)
     return {"kubeconfig": kubeconfig, "nodes": nodes, "adopted": adopted, "config_hash": args.hash}

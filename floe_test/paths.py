@@ -21,6 +21,7 @@ def display(path: Path) -> str:
     except ValueError:
         return str(path)
 
+
 BIN_DIR = REPO_ROOT / "bin"
 
 

@@ -27,8 +27,9 @@ def nodes(cluster: str) -> list[str]:
 
 def node_images(node: str) -> set[str]:
     """Image references (name:tag and name@digest forms) present in a node's containerd."""
-    out = run(["docker", "exec", node, "crictl", "images", "-o", "json"], timeout=60,
-              what=f"listing images on node {node}").stdout
+    out = run(
+        ["docker", "exec", node, "crictl", "images", "-o", "json"], timeout=60, what=f"listing images on node {node}"
+    ).stdout
     refs: set[str] = set()
     for image in json.loads(out or "{}").get("images", []):
         refs.update(image.get("repoTags") or [])
@@ -58,21 +59,28 @@ def ensure_local(ref: str, *, build: dict[str, str] | None) -> str:
         return "local"
     if build is not None:
         log(f"Building {ref} from {build['dockerfile']}")
-        run(["docker", "build", "-f", build["dockerfile"], "-t", ref, build["context"]], timeout=1800,
-            what=f"building the test-runner image {ref}")
+        run(
+            ["docker", "build", "-f", build["dockerfile"], "-t", ref, build["context"]],
+            timeout=1800,
+            what=f"building the test-runner image {ref}",
+        )
         return "built"
     log(f"Pulling {ref} (not in the local Docker store)")
     run(["docker", "pull", ref], timeout=900, what=f"pulling {ref}")
     return "pulled"
 
 
-def preload(cluster: str, images: list[str], *, build_ref: str | None, build: dict[str, str] | None) -> list[dict[str, object]]:
+def preload(
+    cluster: str, images: list[str], *, build_ref: str | None, build: dict[str, str] | None
+) -> list[dict[str, object]]:
     reason = docker_running()
     if reason:
         raise PrerequisiteError(reason)
     node_list = nodes(cluster)
     if not node_list:
-        raise InfraError(f"kind cluster {cluster} has no nodes to load images into; is it running? (`kind get clusters`)")
+        raise InfraError(
+            f"kind cluster {cluster} has no nodes to load images into; is it running? (`kind get clusters`)"
+        )
     present = {node: node_images(node) for node in node_list}
     report: list[dict[str, object]] = []
     for ref in images:
@@ -84,10 +92,20 @@ def preload(cluster: str, images: list[str], *, build_ref: str | None, build: di
             continue
         source = ensure_local(ref, build=build if ref == build_ref else None)
         log(f"{ref}: loading into {', '.join(missing)}")
-        run(["kind", "load", "docker-image", "--name", cluster, "--nodes", ",".join(missing), ref], timeout=1200,
-            what=f"loading image {ref} into nodes {', '.join(missing)} of {cluster}")
-        report.append({"image": ref, "action": "loaded", "source": source, "nodes": missing,
-                       "seconds": round(time.monotonic() - started, 1)})
+        run(
+            ["kind", "load", "docker-image", "--name", cluster, "--nodes", ",".join(missing), ref],
+            timeout=1200,
+            what=f"loading image {ref} into nodes {', '.join(missing)} of {cluster}",
+        )
+        report.append(
+            {
+                "image": ref,
+                "action": "loaded",
+                "source": source,
+                "nodes": missing,
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        )
     return report
 
 

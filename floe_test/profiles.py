@@ -31,8 +31,15 @@ _PROTOCOLS = {"http", "tcp"}
 _PROFILE_FIELDS = {"profile", "description", "kindConfig", "platformNamespace", "testJob", "services"}
 _SERVICE_FIELDS = {"enabled", "chart", "namespace", "timeoutSeconds", "values", "endpoints", "description"}
 _ENDPOINT_FIELDS = {"name", "service", "port", "protocol", "path", "expectStatus", "podSelector"}
-_JOB_FIELDS = {"image", "pytestArgs", "resources", "activeDeadlineSeconds", "resultsStorage", "secretEnv",
-               "testTimeoutSeconds"}
+_JOB_FIELDS = {
+    "image",
+    "pytestArgs",
+    "resources",
+    "activeDeadlineSeconds",
+    "resultsStorage",
+    "secretEnv",
+    "testTimeoutSeconds",
+}
 DEFAULT_SERVICE_TIMEOUT = 600
 
 
@@ -144,7 +151,11 @@ def load_profile(name_or_path: str, versions: Versions, *, disabled: frozenset[s
 
 
 def parse_profile(
-    data: Mapping[str, Any], source: str, base_dir: Path, versions: Versions, *,
+    data: Mapping[str, Any],
+    source: str,
+    base_dir: Path,
+    versions: Versions,
+    *,
     disabled: frozenset[str] = frozenset(),
 ) -> Profile:
     problems: list[ConfigProblem] = []
@@ -183,8 +194,14 @@ def parse_profile(
         bad("services.*.endpoints", f"endpoint name {dup!r} is used twice (names become env variables)")
     if problems:
         raise ConfigError(problems)
-    return Profile(name, source, (base_dir / kind_config).resolve(), platform_ns, test_job,
-                   tuple(s for s in services if s is not None))
+    return Profile(
+        name,
+        source,
+        (base_dir / kind_config).resolve(),
+        platform_ns,
+        test_job,
+        tuple(s for s in services if s is not None),
+    )
 
 
 def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -> TestJobSpec:
@@ -199,7 +216,10 @@ def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -
         bad("testJob.image", f"{image!r} is not an image key in versions.yaml")
     deadline = data.get("activeDeadlineSeconds", 3600)
     if not isinstance(deadline, int) or isinstance(deadline, bool) or deadline <= 0:
-        bad("testJob.activeDeadlineSeconds", f"must be a positive number of seconds (never infinite), found {deadline!r}")
+        bad(
+            "testJob.activeDeadlineSeconds",
+            f"must be a positive number of seconds (never infinite), found {deadline!r}",
+        )
         deadline = 3600
     test_timeout = data.get("testTimeoutSeconds", 300)
     if not isinstance(test_timeout, int) or isinstance(test_timeout, bool) or test_timeout <= 0:
@@ -219,12 +239,23 @@ def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -
     if not isinstance(resources, Mapping):
         bad("testJob.resources", "must be a mapping with requests and limits")
         resources = {}
-    return TestJobSpec(str(image), tuple(args), dict(resources), deadline,
-                       str(data.get("resultsStorage", "1Gi")), dict(secret_env), test_timeout)
+    return TestJobSpec(
+        str(image),
+        tuple(args),
+        dict(resources),
+        deadline,
+        str(data.get("resultsStorage", "1Gi")),
+        dict(secret_env),
+        test_timeout,
+    )
 
 
 def _parse_service(
-    name: str, data: Any, versions: Versions, platform_ns: str, bad: Callable[[str, str], None],
+    name: str,
+    data: Any,
+    versions: Versions,
+    platform_ns: str,
+    bad: Callable[[str, str], None],
     disabled: frozenset[str],
 ) -> ServiceSpec | None:
     where = f"services.{name}"
@@ -268,8 +299,17 @@ def _parse_service(
         elif kind == "values":
             bad(path, "{{values:...}} may only be used in endpoints")
     endpoints = _parse_endpoints(data.get("endpoints", []), dict(values), str(namespace), name, where, bad)
-    return ServiceSpec(name, enabled and name not in disabled, chart or ChartSource(), str(namespace), timeout,
-                       dict(values), endpoints, tuple(dict.fromkeys(images)), tuple(dict.fromkeys(secrets)))
+    return ServiceSpec(
+        name,
+        enabled and name not in disabled,
+        chart or ChartSource(),
+        str(namespace),
+        timeout,
+        dict(values),
+        endpoints,
+        tuple(dict.fromkeys(images)),
+        tuple(dict.fromkeys(secrets)),
+    )
 
 
 def _parse_chart(data: Any, versions: Versions, where: str, bad: Callable[[str, str], None]) -> ChartSource | None:
@@ -290,7 +330,11 @@ def _parse_chart(data: Any, versions: Versions, where: str, bad: Callable[[str, 
 
 
 def _parse_endpoints(
-    data: Any, values: dict[str, Any], namespace: str, service: str, where: str,
+    data: Any,
+    values: dict[str, Any],
+    namespace: str,
+    service: str,
+    where: str,
     bad: Callable[[str, str], None],
 ) -> tuple[Endpoint, ...]:
     if not isinstance(data, list):
@@ -323,11 +367,18 @@ def _parse_endpoints(
         if protocol not in _PROTOCOLS:
             bad(f"{at}.protocol", f"must be http or tcp, found {protocol!r}")
             continue
-        endpoints.append(Endpoint(
-            name=name, service=str(resolved.get("service", service)), namespace=namespace, port=port,
-            protocol=protocol, path=str(resolved.get("path", "/")), expect_status=int(resolved.get("expectStatus", 200)),
-            pod_selector=str(resolved.get("podSelector", f"app.kubernetes.io/instance={service}")),
-        ))
+        endpoints.append(
+            Endpoint(
+                name=name,
+                service=str(resolved.get("service", service)),
+                namespace=namespace,
+                port=port,
+                protocol=protocol,
+                path=str(resolved.get("path", "/")),
+                expect_status=int(resolved.get("expectStatus", 200)),
+                pod_selector=str(resolved.get("podSelector", f"app.kubernetes.io/instance={service}")),
+            )
+        )
     return tuple(endpoints)
 
 
@@ -352,7 +403,8 @@ def resolve_values_refs(node: Any, values: Mapping[str, Any]) -> Any:
     if whole and whole.group(1) == "values":
         return _lookup(values, whole.group(2) or "")
     return PLACEHOLDER.sub(
-        lambda m: str(_lookup(values, m.group(2) or "")) if m.group(1) == "values" else m.group(0), node)
+        lambda m: str(_lookup(values, m.group(2) or "")) if m.group(1) == "values" else m.group(0), node
+    )
 
 
 def _lookup(values: Mapping[str, Any], dotted: str) -> Any:

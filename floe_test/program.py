@@ -23,8 +23,14 @@ from components import (
     TestNamespaceArgs,
     TestRunnerBuild,
 )
-from floe_test.image_tag import test_runner_ref
-from floe_test.kind_config import KindConfig, config_hash, load_kind_config, render_kind_config, with_hash_label
+from floe_test.image_tag import runner_image_ref
+from floe_test.kind_config import (
+    KindConfig,
+    config_hash,
+    load_kind_config,
+    render_kind_config,
+    with_hash_label,
+)
 from floe_test.paths import REPO_ROOT
 from floe_test.profiles import Profile, load_profile
 from floe_test.secrets_store import generated_secret
@@ -63,48 +69,90 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
     if not settings.services_enabled:
         profile = load_profile(settings.profile, versions, disabled=frozenset(s.name for s in profile.services))
     base = load_kind_config(settings.kind_config or profile.kind_config)
-    rendered = render_kind_config(base, cluster_name=settings.cluster_name, expose_ports=settings.expose_ports,
-                                  extra_mounts=settings.extra_mounts)
+    rendered = render_kind_config(
+        base, cluster_name=settings.cluster_name, expose_ports=settings.expose_ports, extra_mounts=settings.extra_mounts
+    )
     digest = config_hash(rendered, kind_version=versions.kind, node_image=versions.node_image)
-    runner = settings.test_image or test_runner_ref(versions)
+    runner = settings.test_image or runner_image_ref(versions)
     images = [runner, versions.images[HELPER_IMAGE_KEY].ref]
     images += [versions.images[key].ref for key in profile.images if key != profile.test_job.image]
-    return StackPlan(settings, versions, profile, with_hash_label(rendered, digest), digest, runner,
-                     tuple(dict.fromkeys(images)))
+    return StackPlan(
+        settings, versions, profile, with_hash_label(rendered, digest), digest, runner, tuple(dict.fromkeys(images))
+    )
 
 
-def build_stack(plan: StackPlan, secret: Callable[[str], pulumi.Input[str]],
-                kubeconfig: pulumi.Input[str] | None = None) -> dict[str, object]:
+def build_stack(
+    plan: StackPlan, secret: Callable[[str], pulumi.Input[str]], kubeconfig: pulumi.Input[str] | None = None
+) -> dict[str, object]:
     s = plan.settings
-    cluster = KindCluster("cluster", KindClusterArgs(
-        cluster_name=s.cluster_name, config=plan.kind_config, config_hash=plan.config_hash,
-        node_image=plan.versions.node_image, mode=s.cluster_mode,  # type: ignore[arg-type]
-        kubeconfig=kubeconfig, ready_timeout_seconds=s.ready_timeout_seconds))
-    build = None if s.test_image else TestRunnerBuild(dockerfile=REPO_ROOT / "testing" / "Dockerfile", context=REPO_ROOT)
-    preload = ImagePreload("images", ImagePreloadArgs(
-        cluster_name=cluster.cluster_name, images=plan.images, test_runner_image=plan.test_runner_image,
-        test_runner_build=build), opts=pulumi.ResourceOptions(depends_on=[cluster]))
+    cluster = KindCluster(
+        "cluster",
+        KindClusterArgs(
+            cluster_name=s.cluster_name,
+            config=plan.kind_config,
+            config_hash=plan.config_hash,
+            node_image=plan.versions.node_image,
+            mode=s.cluster_mode,  # type: ignore[arg-type]
+            kubeconfig=kubeconfig,
+            ready_timeout_seconds=s.ready_timeout_seconds,
+        ),
+    )
+    build = (
+        None if s.test_image else TestRunnerBuild(dockerfile=REPO_ROOT / "testing" / "Dockerfile", context=REPO_ROOT)
+    )
+    preload = ImagePreload(
+        "images",
+        ImagePreloadArgs(
+            cluster_name=cluster.cluster_name,
+            images=plan.images,
+            test_runner_image=plan.test_runner_image,
+            test_runner_build=build,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[cluster]),
+    )
     k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[preload])
     secrets: Mapping[str, pulumi.Input[str]] = {name: secret(name) for name in plan.profile.secrets}
     services = None
     if plan.profile.enabled_services:
-        services = PlatformServices("platform", PlatformServicesArgs(
-            services=plan.profile.services, versions=plan.versions, secrets=secrets,
-            chart_cache_dir=s.chart_cache_dir, timeout_override_seconds=s.services_timeout_seconds, stack=s.stack),
-            opts=k8s_opts)
-    namespace = TestNamespace("run", TestNamespaceArgs(run_id=s.run_id, prefix=s.namespace_prefix, stack=s.stack),
-                              opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
+        services = PlatformServices(
+            "platform",
+            PlatformServicesArgs(
+                services=plan.profile.services,
+                versions=plan.versions,
+                secrets=secrets,
+                chart_cache_dir=s.chart_cache_dir,
+                timeout_override_seconds=s.services_timeout_seconds,
+                stack=s.stack,
+            ),
+            opts=k8s_opts,
+        )
+    namespace = TestNamespace(
+        "run",
+        TestNamespaceArgs(run_id=s.run_id, prefix=s.namespace_prefix, stack=s.stack),
+        opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
+    )
     job_spec = plan.profile.test_job
-    job = TestJob("tests", TestJobArgs(
-        namespace=plan.namespace, run_id=s.run_id, image=plan.test_runner_image, pytest_args=job_spec.pytest_args,
-        endpoints=plan.profile.endpoints,
-        secret_env={env: secrets[name] for env, name in job_spec.secret_env.items() if name in secrets},
-        platform_namespace=plan.profile.platform_namespace, probe_image=plan.helper_image,
-        active_deadline_seconds=s.job_deadline_seconds or job_spec.active_deadline_seconds,
-        test_timeout_seconds=job_spec.test_timeout_seconds, resources=job_spec.resources,
-        results_storage=job_spec.results_storage),
-        opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
-                                    depends_on=[namespace, preload, *([services] if services else [])]))
+    job = TestJob(
+        "tests",
+        TestJobArgs(
+            namespace=plan.namespace,
+            run_id=s.run_id,
+            image=plan.test_runner_image,
+            pytest_args=job_spec.pytest_args,
+            endpoints=plan.profile.endpoints,
+            secret_env={env: secrets[name] for env, name in job_spec.secret_env.items() if name in secrets},
+            platform_namespace=plan.profile.platform_namespace,
+            probe_image=plan.helper_image,
+            active_deadline_seconds=s.job_deadline_seconds or job_spec.active_deadline_seconds,
+            test_timeout_seconds=job_spec.test_timeout_seconds,
+            resources=job_spec.resources,
+            results_storage=job_spec.results_storage,
+        ),
+        opts=pulumi.ResourceOptions(
+            providers={"kubernetes": cluster.provider},
+            depends_on=[namespace, preload, *([services] if services else [])],
+        ),
+    )
     return {
         "clusterName": cluster.cluster_name,
         "kubeconfig": cluster.kubeconfig,
@@ -131,8 +179,8 @@ def run() -> None:
     kubeconfig = config.get_secret("kubeconfig")
 
     def secret(name: str) -> pulumi.Input[str]:
-        value = config.get_secret(name)
-        return value if value is not None else pulumi.Output.secret(generated_secret(stack, name))
+        configured: pulumi.Output[str] | None = config.get_secret(name)
+        return configured if configured is not None else pulumi.Output.secret(generated_secret(stack, name))
 
-    for key, value in build_stack(plan, secret, kubeconfig).items():
-        pulumi.export(key, value)
+    for key, exported in build_stack(plan, secret, kubeconfig).items():
+        pulumi.export(key, exported)

@@ -35,7 +35,7 @@ class Recorded:
 
 
 @dataclass
-class RenderMocks(pulumi.runtime.Mocks):  # type: ignore[misc]
+class RenderMocks(pulumi.runtime.Mocks):
     """Records resources; answers like the real providers where the program reads outputs."""
 
     plan: StackPlan
@@ -45,14 +45,22 @@ class RenderMocks(pulumi.runtime.Mocks):  # type: ignore[misc]
         self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
         state = dict(args.inputs)
         if args.typ == _COMMAND and "floe_test.kindctl ensure" in str(args.inputs.get("create", "")):
-            state["stdout"] = json.dumps({"kubeconfig": "<secret:kubeconfig>", "adopted": False,
-                                          "nodes": self.plan.kind_config.node_names,
-                                          "config_hash": self.plan.config_hash})
+            state["stdout"] = json.dumps(
+                {
+                    "kubeconfig": "<secret:kubeconfig>",
+                    "adopted": False,
+                    "nodes": self.plan.kind_config.node_names,
+                    "config_hash": self.plan.config_hash,
+                }
+            )
         elif args.typ == _COMMAND:
             state["stdout"] = json.dumps([{"image": i, "action": "loaded"} for i in self.plan.images])
         elif args.typ == _HELM_RELEASE:
-            state["status"] = {"status": "deployed", "name": args.inputs.get("name"),
-                               "namespace": args.inputs.get("namespace")}
+            state["status"] = {
+                "status": "deployed",
+                "name": args.inputs.get("name"),
+                "namespace": args.inputs.get("namespace"),
+            }
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -114,8 +122,14 @@ def manifest_of(resource: Recorded) -> dict[str, Any] | None:
 def release_of(resource: Recorded) -> dict[str, Any]:
     inputs = plain(resource.inputs)
     repo = (inputs.get("repositoryOpts") or {}).get("repo")
-    return {"name": inputs.get("name"), "namespace": inputs.get("namespace"), "chart": inputs.get("chart"),
-            "repo": repo, "version": inputs.get("version"), "values": inputs.get("values") or {}}
+    return {
+        "name": inputs.get("name"),
+        "namespace": inputs.get("namespace"),
+        "chart": inputs.get("chart"),
+        "repo": repo,
+        "version": inputs.get("version"),
+        "values": inputs.get("values") or {},
+    }
 
 
 def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) -> dict[str, Any]:

@@ -73,8 +73,13 @@ def read_stack_file(stack: str) -> dict[str, str]:
     path = stack_file(stack)
     if not path.is_file():
         known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in REPO_ROOT.glob("Pulumi.*.yaml"))
-        raise ConfigError([ConfigProblem("stack", stack, f"unknown stack (known: {', '.join(known)}); "
-                                         f"{display(path)} does not exist")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "stack", stack, f"unknown stack (known: {', '.join(known)}); {display(path)} does not exist"
+                )
+            ]
+        )
     data = load_mapping(path)
     config = data.get("config") or {}
     if not isinstance(config, Mapping):

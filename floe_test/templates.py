@@ -23,10 +23,16 @@ def render_test_job_template() -> str:
     profile = load_profile("integration", versions)
     job = profile.test_job
     args = TestJobArgs(
-        namespace="floe-test-local", run_id="local",
-        image=f"{versions.images['test-runner'].repository}:local", pytest_args=job.pytest_args,
-        endpoints=profile.endpoints, platform_namespace=profile.platform_namespace,
-        probe_image=versions.images["busybox"].ref, active_deadline_seconds=job.active_deadline_seconds,
-        test_timeout_seconds=job.test_timeout_seconds, resources=job.resources, results_storage=job.results_storage,
+        namespace="floe-test-local",
+        run_id="local",
+        image=f"{versions.images['test-runner'].repository}:local",
+        pytest_args=job.pytest_args,
+        endpoints=profile.endpoints,
+        platform_namespace=profile.platform_namespace,
+        probe_image=versions.images["busybox"].ref,
+        active_deadline_seconds=job.active_deadline_seconds,
+        test_timeout_seconds=job.test_timeout_seconds,
+        resources=job.resources,
+        results_storage=job.results_storage,
     )
     return HEADER + yaml.safe_dump(job_manifest(args), sort_keys=False)

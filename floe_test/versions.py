@@ -91,8 +91,11 @@ def parse_versions(data: dict[str, Any], source: str) -> Versions:
         if not _DIGEST.match(digest):
             problems.append(ConfigProblem(source, "kind.node_image", "must be pinned by digest (IMAGE:TAG@sha256:...)"))
         elif kubernetes and not name.endswith(f":{kubernetes}"):
-            problems.append(ConfigProblem(
-                source, "kind.node_image", f"tag of {name!r} differs from kubernetes.version {kubernetes}"))
+            problems.append(
+                ConfigProblem(
+                    source, "kind.node_image", f"tag of {name!r} differs from kubernetes.version {kubernetes}"
+                )
+            )
     tools = {str(k): str(v) for k, v in (data.get("tools") or {}).items()}
     charts: dict[str, ChartPin] = {}
     for key, chart in (data.get("charts") or {}).items():

@@ -31,8 +31,7 @@ class InfraError(Exception):
 class WaitTimeout(InfraError):
     """A bounded wait ran out of time before its condition held."""
 
-    def __init__(self, description: str, *, elapsed: float, timeout: float, last_state: object,
-                 hint: str = "") -> None:
+    def __init__(self, description: str, *, elapsed: float, timeout: float, last_state: object, hint: str = "") -> None:
         self.description = description
         self.elapsed = elapsed
         self.timeout = timeout

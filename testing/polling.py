@@ -78,7 +78,7 @@ class Progress:
         if self._is_tty:
             self._update_live(line)
         elif not self._started or elapsed - self._last_plain >= PLAIN_PROGRESS_EVERY_SECONDS:
-            print(line, file=self._stream, flush=True)  # type: ignore[call-overload]
+            print(line, file=self._stream, flush=True)  # type: ignore[arg-type]
             self._last_plain = elapsed
         self._started = True
 
@@ -96,8 +96,7 @@ class Progress:
         if self._status is not None:
             self._status.stop()  # type: ignore[attr-defined]
         if self._started:
-            print(f"{outcome} after {_fmt(elapsed)}: {self.description}", file=self._stream,  # type: ignore[call-overload]
-                  flush=True)
+            print(f"{outcome} after {_fmt(elapsed)}: {self.description}", file=self._stream, flush=True)  # type: ignore[arg-type]
 
 
 def _fmt(seconds: float) -> str:
@@ -157,7 +156,6 @@ def wait_for_condition(
                 raise WaitFailed(description, elapsed=elapsed, reason=reason, hint=hint)
         if now >= deadline:
             reporter.close(elapsed, "Timed out")
-            raise WaitTimeout(description, elapsed=elapsed, timeout=timeout, last_state=last_state,
-                              hint=hint)
+            raise WaitTimeout(description, elapsed=elapsed, timeout=timeout, last_state=last_state, hint=hint)
         reporter.update(elapsed, last_state)
         clock.sleep(min(interval, max(deadline - now, 0.0)))

@@ -8,7 +8,9 @@ STACK_LABEL = "floe.dev/stack"
 TYPE_PREFIX = "floe:testinfra"
 
 
-def common_labels(*, run_id: str | None = None, stack: str | None = None, component: str | None = None) -> dict[str, str]:
+def common_labels(
+    *, run_id: str | None = None, stack: str | None = None, component: str | None = None
+) -> dict[str, str]:
     labels = {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/part-of": "floe-testinfra"}
     if component:
         labels["app.kubernetes.io/component"] = component

@@ -25,13 +25,15 @@ def find_tool(name: str) -> str:
     return path
 
 
-def run(argv: Sequence[str], *, timeout: float, what: str, input_text: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], *, timeout: float, what: str, input_text: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a tool with a bound; a failure names ``what`` was attempted and shows the tool's stderr."""
     tool = find_tool(argv[0])
     try:
-        proc = subprocess.run(  # noqa: S603 - argv is built by us, never a shell string
-            [tool, *argv[1:]], input=input_text, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [tool, *argv[1:]], input=input_text, capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         raise InfraError(f"{what}: `{' '.join(argv)}` did not finish within {timeout:.0f}s") from None
     if check and proc.returncode != 0:
@@ -43,14 +45,17 @@ def run(argv: Sequence[str], *, timeout: float, what: str, input_text: str | Non
 def docker_running() -> str | None:
     """``None`` when the Docker engine answers, else the reason it does not."""
     try:
-        proc = run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=20, what="checking Docker",
-                   check=False)
+        proc = run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], timeout=20, what="checking Docker", check=False
+        )
     except PrerequisiteError as exc:
         return str(exc)
     except InfraError as exc:
         return str(exc)
     if proc.returncode != 0:
-        return ("the Docker engine is not running (`docker info` failed: "
-                f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no answer'}); "
-                "start it (`sudo systemctl start docker`, or `dockerd &` where there is no systemd)")
+        return (
+            "the Docker engine is not running (`docker info` failed: "
+            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no answer'}); "
+            "start it (`sudo systemctl start docker`, or `dockerd &` where there is no systemd)"
+        )
     return None

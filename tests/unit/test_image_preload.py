@@ -1,0 +1,85 @@
+"""ImagePreload: images already on every node are skipped; nothing is pulled that Docker already has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.image_preload import ImagePreload, ImagePreloadArgs, TestRunnerBuild
+from floe_test import preload
+from testing.errors import ConfigError
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """Fake docker/kind at the process boundary; record every command the preload would run."""
+    state = {"nodes": ["c-control-plane", "c-worker"], "on_node": {}, "local": set(), "ran": []}
+    monkeypatch.setattr(preload, "docker_running", lambda: None)
+    monkeypatch.setattr(preload, "nodes", lambda cluster: state["nodes"])
+    monkeypatch.setattr(preload, "node_images", lambda node: state["on_node"].get(node, set()))
+    monkeypatch.setattr(preload, "local_image_present", lambda ref: ref in state["local"])
+
+    def run(argv, **kw):
+        state["ran"].append(argv)
+
+    monkeypatch.setattr(preload, "run", run)
+    return state
+
+
+def test_image_present_on_every_node_is_skipped(fake_engine):
+    fake_engine["on_node"] = {n: {"docker.io/library/busybox:1.37.0"} for n in fake_engine["nodes"]}
+    report = preload.preload("c", ["busybox:1.37.0"], build_ref=None, build=None)
+    assert report == [{"image": "busybox:1.37.0", "action": "present", "seconds": 0.0}]
+    assert fake_engine["ran"] == []
+
+
+def test_image_in_local_docker_store_is_loaded_without_pulling(fake_engine):
+    fake_engine["local"] = {"postgres:16"}
+    fake_engine["on_node"] = {"c-control-plane": {"docker.io/library/postgres:16"}}
+    (entry,) = preload.preload("c", ["postgres:16"], build_ref=None, build=None)
+    assert entry["source"] == "local" and entry["nodes"] == ["c-worker"]
+    assert not any(argv[:2] == ["docker", "pull"] for argv in fake_engine["ran"])
+    assert fake_engine["ran"] == [["kind", "load", "docker-image", "--name", "c", "--nodes", "c-worker", "postgres:16"]]
+
+
+def test_missing_image_is_pulled_once_then_loaded(fake_engine):
+    preload.preload("c", ["redis:7"], build_ref=None, build=None)
+    assert fake_engine["ran"][0] == ["docker", "pull", "redis:7"]
+    assert fake_engine["ran"][1][:3] == ["kind", "load", "docker-image"]
+
+
+def test_test_runner_is_built_not_pulled(fake_engine):
+    build = {"dockerfile": "testing/Dockerfile", "context": "."}
+    preload.preload("c", ["ghcr.io/x/runner:c-1"], build_ref="ghcr.io/x/runner:c-1", build=build)
+    assert fake_engine["ran"][0] == ["docker", "build", "-f", "testing/Dockerfile", "-t", "ghcr.io/x/runner:c-1", "."]
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [([], "at least one image"), (["redis:latest"], "mutable tag 'latest'"), (["redis"], "tag or digest")],
+    ids=["none", "latest", "untagged"],
+)
+def test_unpinned_images_are_rejected(images, message):
+    with pytest.raises(ConfigError, match=message):
+        ImagePreload("p", ImagePreloadArgs(cluster_name="c", images=images))
+
+
+def test_missing_dockerfile_is_rejected(tmp_path: Path):
+    build = TestRunnerBuild(dockerfile=tmp_path / "Dockerfile", context=tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        ImagePreload(
+            "p",
+            ImagePreloadArgs(cluster_name="c", images=["x/r:1"], test_runner_image="x/r:1", test_runner_build=build),
+        )
+
+
+def test_platform_services_name_missing_secrets():
+    from components.platform_services import PlatformServices, PlatformServicesArgs
+    from floe_test.profiles import load_profile
+    from floe_test.versions import load_versions
+
+    versions = load_versions()
+    profile = load_profile("integration", versions)
+    with pytest.raises(ConfigError, match="dagsterDbPassword, postgresPassword"):
+        PlatformServices("p", PlatformServicesArgs(services=profile.services, versions=versions, secrets={}))

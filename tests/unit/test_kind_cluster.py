@@ -1,0 +1,146 @@
+"""KindCluster: modes, reuse keyed by the config hash, and the lifecycle commands it runs."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from components.kind_cluster import KindCluster, KindClusterArgs
+from floe_test import kindctl
+from floe_test.kind_config import config_hash, load_kind_config, render_kind_config, with_hash_label
+from floe_test.paths import K8S_DIR
+from floe_test.program import plan_stack
+from floe_test.render import run_under_mocks
+from floe_test.settings import parse_settings
+from floe_test.versions import load_versions
+from testing.errors import ConfigError, InfraError, PrerequisiteError
+
+IMAGE = load_versions().node_image
+
+
+def rendered_config(**options):
+    return render_kind_config(
+        load_kind_config(K8S_DIR / "kind-config.yaml"), cluster_name="floe-integration", **options
+    )
+
+
+def test_hash_is_stable_and_covers_config_and_versions():
+    config = rendered_config()
+    base = config_hash(config, kind_version="v0.30.0", node_image=IMAGE)
+    assert base == config_hash(rendered_config(), kind_version="v0.30.0", node_image=IMAGE)
+    assert base == config_hash(with_hash_label(config, base), kind_version="v0.30.0", node_image=IMAGE)
+    assert base != config_hash(config, kind_version="v0.31.0", node_image=IMAGE)
+    assert base != config_hash(rendered_config(expose_ports=False), kind_version="v0.30.0", node_image=IMAGE)
+
+
+def test_stack_options_shape_the_rendered_config():
+    config = rendered_config(expose_ports=False, extra_mounts=[{"hostPath": "/data", "containerPath": "/data"}])
+    (node,) = config.data["nodes"]
+    assert "extraPortMappings" not in node
+    assert node["extraMounts"] == [{"hostPath": "/data", "containerPath": "/data"}]
+    assert config.node_names == ["floe-integration-control-plane"]
+
+
+def test_e2e_node_names_follow_kind_naming():
+    config = render_kind_config(load_kind_config(K8S_DIR / "kind-config-e2e.yaml"), cluster_name="floe-e2e")
+    assert config.node_names == ["floe-e2e-control-plane", "floe-e2e-worker", "floe-e2e-worker2"]
+
+
+def _args(**change):
+    config = with_hash_label(rendered_config(), "h1")
+    base = {"cluster_name": "floe-integration", "config": config, "config_hash": "h1", "node_image": IMAGE}
+    return KindClusterArgs(**{**base, **change})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mode": "kubeconfig"}, "needs a kubeconfig"),
+        ({"kubeconfig": "apiVersion: v1"}, "only used with mode 'kubeconfig'"),
+        ({"node_image": "kindest/node:v1.34.0"}, "pinned by digest"),
+        ({"ready_timeout_seconds": 0}, "ready_timeout_seconds"),
+        ({"cluster_name": "other"}, "the rendered config names cluster"),
+        ({"mode": "recreate"}, "must be one of create, adopt, kubeconfig"),
+    ],
+    ids=[
+        "kubeconfig-mode-without-kubeconfig",
+        "kubeconfig-in-create-mode",
+        "unpinned-image",
+        "zero-timeout",
+        "name-mismatch",
+        "unknown-mode",
+    ],
+)
+def test_bad_cluster_inputs_fail_before_anything_is_created(change, message):
+    with pytest.raises(ConfigError, match=message):
+        KindCluster("c", _args(**change))
+
+
+@pytest.mark.parametrize(("mode", "deletes"), [("create", True), ("adopt", False)])
+def test_created_clusters_are_deleted_on_destroy_adopted_ones_kept(mode, deletes):
+    plan = plan_stack(parse_settings("integration", {"clusterMode": mode}))
+    resources, outputs = run_under_mocks(plan, stack="integration")
+    (lifecycle,) = [r for r in resources if r.name == "cluster-lifecycle"]
+    assert f"--mode {mode}" in lifecycle.inputs["create"]
+    assert f"--hash {plan.config_hash}" in lifecycle.inputs["create"]
+    assert bool(lifecycle.inputs.get("delete")) is deletes
+    assert outputs["nodeNames"] == ["floe-integration-control-plane"]
+
+
+def test_kubeconfig_output_is_secret():
+    plan = plan_stack(parse_settings("integration", {}))
+    resources, _ = run_under_mocks(plan, stack="integration")
+    (provider,) = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
+    assert "4dabf18193072939515e22adb298388d" in provider.inputs["kubeconfig"]  # Pulumi's secret signature
+
+
+def _ensure_args(mode="create"):
+    return argparse.Namespace(name="floe-integration", hash="h1", image=IMAGE, mode=mode, timeout=5)
+
+
+@pytest.fixture
+def fake_kind(monkeypatch):
+    """Replace the tool boundary (docker, kind, API server); the decisions under test stay real."""
+    state = {"clusters": [], "hash": {"h1"}, "created": [], "docker": None}
+    monkeypatch.setattr(kindctl, "docker_running", lambda: state["docker"])
+    monkeypatch.setattr(kindctl, "existing_clusters", lambda: list(state["clusters"]))
+    monkeypatch.setattr(kindctl, "kind_kubeconfig", lambda name: f"kubeconfig-of-{name}")
+    monkeypatch.setattr(kindctl, "cluster_hash", lambda kubeconfig: state["hash"])
+    monkeypatch.setattr(kindctl, "wait_nodes_ready", lambda kubeconfig, **kw: ["floe-integration-control-plane"])
+    monkeypatch.setattr(kindctl, "run", lambda argv, **kw: state["created"].append(argv))
+    return state
+
+
+def test_missing_cluster_is_created_with_config_image_and_wait(fake_kind):
+    result = kindctl.ensure(_ensure_args(), {"config": "kind: Cluster\nnodes: [{role: control-plane}]\n"})
+    (argv,) = fake_kind["created"]
+    assert argv[:3] == ["kind", "create", "cluster"]
+    assert "--config" in argv and argv[argv.index("--image") + 1] == IMAGE and "--wait" in argv
+    assert result["adopted"] is False and result["kubeconfig"] == "kubeconfig-of-floe-integration"
+
+
+def test_cluster_with_the_same_hash_is_reused_not_recreated(fake_kind):
+    fake_kind["clusters"] = ["floe-integration"]
+    result = kindctl.ensure(_ensure_args(), {"config": "nodes: [{role: control-plane}]"})
+    assert result["adopted"] is True and fake_kind["created"] == []
+
+
+def test_cluster_with_another_hash_is_an_error_that_says_how_to_proceed(fake_kind):
+    fake_kind["clusters"] = ["floe-integration"]
+    fake_kind["hash"] = {"zz"}
+    with pytest.raises(InfraError, match=r"different config .*kind delete cluster --name floe-integration"):
+        kindctl.ensure(_ensure_args(), {"config": "nodes: [{role: control-plane}]"})
+    assert fake_kind["created"] == []
+
+
+def test_adopting_a_missing_cluster_fails(fake_kind):
+    with pytest.raises(InfraError, match="does not exist"):
+        kindctl.ensure(_ensure_args("adopt"), {"config": "nodes: [{role: control-plane}]"})
+
+
+def test_docker_not_running_stops_before_anything_is_created(fake_kind):
+    fake_kind["docker"] = "the Docker engine is not running"
+    with pytest.raises(PrerequisiteError, match="Docker engine is not running"):
+        kindctl.ensure(_ensure_args(), {"config": "nodes: [{role: control-plane}]"})
+    assert fake_kind["created"] == []
