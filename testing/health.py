@@ -33,6 +33,7 @@ __all__ = [
     "ServiceHealth",
     "ServiceRequirement",
     "check_services",
+    "kube_for",
     "probe_many",
     "requirement_for",
 ]
@@ -196,6 +197,28 @@ def check_services(
                                interval=interval, environ=env) for r in reqs]
         results = tuple(f.result() for f in futures)
     return HealthReport(results, time.monotonic() - start)
+
+
+def kube_for(required: Iterable[str | ServiceRequirement], *, context: str | None = None,
+             environ: Mapping[str, str] | None = None) -> KubeClient | None:
+    """A client when some required endpoint has pods to check and a cluster answers; else None.
+
+    Without a cluster (a developer's port-forward) the pod check is left out and only probes run.
+    """
+    from testing.endpoints import load_endpoints
+    from testing.errors import ConfigError, PrerequisiteError
+
+    try:
+        endpoints = load_endpoints(environ)
+    except ConfigError:
+        return None
+    reqs = [requirement_for(r) for r in required]
+    if not any(r.check_pods and r.name in endpoints and endpoints[r.name].pod_selector for r in reqs):
+        return None
+    from testing.cluster import cluster_status
+
+    status = cluster_status(context)
+    return None if isinstance(status, PrerequisiteError) else status
 
 
 def probe_many(endpoints: Sequence[Endpoint], *, probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
