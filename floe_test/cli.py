@@ -54,6 +54,51 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from floe_test.doctor import diagnose, report
+
+    return EXIT_OK if report(diagnose(args.stack)) else EXIT_INFRA
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from floe_test.run import RunOptions, run
+
+    return run(
+        RunOptions(
+            stack=args.stack,
+            out=Path(args.out),
+            keep_cluster=args.keep_cluster,
+            keep_on_failure=args.keep_on_failure,
+            reuse=args.reuse,
+            adopt=args.adopt,
+            run_id=args.run_id,
+        )
+    )
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from floe_test.run import cleanup
+
+    return cleanup()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from testing.isolation import sweep_namespaces
+
+    swept = sweep_namespaces(max_age=args.max_age_hours * 3600, dry_run=args.dry_run, context=args.context)
+    verb = "would delete" if args.dry_run else "deleted"
+    for ns in swept:
+        print(f"{verb} {ns}")
+    print(f"{len(swept)} namespace(s) {verb}")
+    return EXIT_OK
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from floe_test.toolchain import main as toolchain_main
+
+    return toolchain_main(args.toolchain_args or ["status"])
+
+
 def _set_item(value: str) -> str:
     if "=" not in value:
         raise argparse.ArgumentTypeError(f"{value!r} must be KEY=VALUE (a floe-testinfra setting)")
@@ -67,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("render", "write what a stack would create, without a cluster (Pulumi mocks)", cmd_render),
         ("versions", "print the pinned versions (or one of them)", cmd_versions),
         ("templates", "regenerate templates/test-job.yaml from the TestJob component", cmd_templates),
+        ("doctor", "check Docker, tools, inotify limits and disk before a cluster run", cmd_doctor),
+        ("run", "bring a stack up, run the test Job, collect results, destroy", cmd_run),
+        ("cleanup", "destroy both stacks and this project's leftover kind clusters", cmd_cleanup),
+        ("sweep", "delete leftover test namespaces of crashed runs (by label and age)", cmd_sweep),
+        ("tools", "install or show the pinned toolchain (kind, kubectl, helm, pulumi, plugins)", cmd_tools),
     ]
     parsers = {}
     for name, help_text, func in commands:
@@ -84,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a floe-testinfra setting of the stack (repeatable)",
     )
     parsers["versions"].add_argument("key", nargs="?", help="dotted key, e.g. kind.version")
+    parsers["doctor"].add_argument("stack", nargs="?", default="integration", choices=["integration", "e2e"])
+    run = parsers["run"]
+    run.add_argument("stack", help="stack name: integration or e2e")
+    run.add_argument("--out", default="test-results", help="where results, logs and the summary go")
+    run.add_argument("--keep-cluster", action="store_true", help="do not destroy anything at the end")
+    run.add_argument("--keep-on-failure", action="store_true", help="keep everything when the tests fail")
+    run.add_argument("--reuse", action="store_true", help="reuse a cluster with the same config hash (default)")
+    run.add_argument("--adopt", action="store_true", help="the cluster already exists (CI: helm/kind-action)")
+    run.add_argument("--run-id", help="run identifier (default: random)")
+    sweep = parsers["sweep"]
+    sweep.add_argument("--max-age-hours", type=float, default=2.0, help="only namespaces older than this")
+    sweep.add_argument("--dry-run", action="store_true", help="list, do not delete")
+    sweep.add_argument("--context", help="kubectl context (default: current)")
+    parsers["tools"].add_argument("toolchain_args", nargs=argparse.REMAINDER, help="install | status [--tool X]")
     parsers["templates"].add_argument("--check", action="store_true", help="fail when the file is out of date")
     return parser
 

@@ -88,7 +88,7 @@ class Progress:
         if self._status is None:
             console = Console(file=self._stream)  # type: ignore[arg-type]
             self._status = console.status(line)
-            self._status.start()  # type: ignore[attr-defined]
+            self._status.start()
         else:
             self._status.update(line)  # type: ignore[attr-defined]
 

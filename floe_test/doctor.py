@@ -1,0 +1,150 @@
+"""``floe-test doctor``: every prerequisite of a cluster run, checked before anything is created.
+
+Each check says what it found and, when it fails, the one thing to do about it. A failed required
+check makes ``floe-test run`` (and ``make test-k8s``) stop with exit code 2 and create nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from floe_test._private.proc import docker_running, run
+from floe_test.paths import REPO_ROOT
+from testing.errors import InfraError
+
+#: What a run needs from the Docker engine, per stack (the E2E platform is much larger).
+MIN_MEMORY_GIB = {"integration": 4, "e2e": 8}
+MIN_CPUS = {"integration": 2, "e2e": 4}
+MIN_FREE_DISK_GIB = 10
+MIN_INOTIFY_INSTANCES = {"integration": 128, "e2e": 512}
+REQUIRED_TOOLS = ("kind", "kubectl", "helm", "pulumi")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def check_docker(stack: str) -> list[Check]:
+    reason = docker_running()
+    if reason:
+        return [Check("docker", False, reason, "start the Docker engine, then run again")]
+    out = run(["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"], timeout=20, what="reading Docker's resources")
+    cpus, mem = (int(x) for x in out.stdout.split())
+    gib = mem / 2**30
+    return [
+        Check("docker", True, "engine running"),
+        Check(
+            "docker cpus",
+            cpus >= MIN_CPUS[stack],
+            f"{cpus} CPUs (the {stack} stack wants ≥ {MIN_CPUS[stack]})",
+            "give Docker more CPUs (Docker Desktop: Settings → Resources)",
+            required=False,
+        ),
+        Check(
+            "docker memory",
+            gib >= MIN_MEMORY_GIB[stack],
+            f"{gib:.1f} GiB (the {stack} stack needs ≥ {MIN_MEMORY_GIB[stack]} GiB)",
+            "give Docker more memory (Docker Desktop: Settings → Resources)",
+        ),
+    ]
+
+
+def check_tools(versions: dict[str, str]) -> list[Check]:
+    from floe_test.toolchain import Toolchain
+
+    chain = Toolchain()
+    checks = []
+    for tool in REQUIRED_TOOLS:
+        status = chain.status(tool)
+        found = shutil.which(tool, path=f"{chain.bin_dir}:{chain.pulumi_root / 'bin'}") or shutil.which(tool)
+        if status.installed and status.matches_pin:
+            checks.append(Check(tool, True, f"{status.installed} ({status.origin}) matches the pin"))
+        elif found:
+            checks.append(
+                Check(
+                    tool,
+                    True,
+                    f"found at {found}, not the pinned {versions.get(tool, '?')} from `make tools`",
+                    required=False,
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    tool,
+                    False,
+                    "not installed",
+                    "run `make tools` (pinned, checksummed; builds from Go modules where downloads are unreachable)",
+                )
+            )
+    return checks
+
+
+def check_inotify(stack: str, proc: Path = Path("/proc/sys/fs/inotify/max_user_instances")) -> Check:
+    if not proc.exists():
+        return Check("inotify", True, "not a Linux host: nothing to check", required=False)
+    value = int(proc.read_text().strip())
+    need = MIN_INOTIFY_INSTANCES[stack]
+    return Check(
+        "inotify",
+        value >= need,
+        f"max_user_instances {value} (≥ {need} for {stack})",
+        f"sudo sysctl fs.inotify.max_user_instances={max(need, 512)}",
+    )
+
+
+def check_disk(path: Path = REPO_ROOT) -> Check:
+    free = shutil.disk_usage(path).free / 2**30
+    return Check(
+        "disk",
+        free >= MIN_FREE_DISK_GIB,
+        f"{free:.0f} GiB free (≥ {MIN_FREE_DISK_GIB} GiB for images)",
+        "free disk space (`docker system prune` removes unused images)",
+    )
+
+
+def diagnose(stack: str, *, checks: list[Callable[[], list[Check]]] | None = None) -> list[Check]:
+    from floe_test.versions import load_versions
+
+    tools = load_versions().tools
+    pinned = {
+        "kind": load_versions().kind,
+        "kubectl": tools["kubectl"],
+        "helm": tools["helm"],
+        "pulumi": tools["pulumi"],
+    }
+    runners = checks or [
+        lambda: check_docker(stack),
+        lambda: check_tools(pinned),
+        lambda: [check_inotify(stack)],
+        lambda: [check_disk()],
+    ]
+    results: list[Check] = []
+    for runner in runners:
+        try:
+            results += runner()
+        except InfraError as exc:
+            results.append(Check("check", False, str(exc)))
+    return results
+
+
+def report(results: list[Check]) -> bool:
+    """Print the checks; True when every required one passed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("check", "result", "detail", "fix", title="floe-test doctor")
+    for c in results:
+        mark = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]warn[/]")
+        table.add_row(c.name, mark, c.detail, "" if c.ok else c.fix)
+    Console(stderr=True, width=None if sys.stderr.isatty() else 160).print(table)
+    return all(c.ok for c in results if c.required)

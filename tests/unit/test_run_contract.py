@@ -1,0 +1,57 @@
+"""The run's contract: exit codes, preflight that stops before anything is created."""
+
+from __future__ import annotations
+
+import pytest
+
+from floe_test import doctor
+from floe_test.cli import main
+from floe_test.run import EXIT_FAILED, EXIT_INFRA, EXIT_PASSED, exit_code_for
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("Complete", EXIT_PASSED), ("Failed", EXIT_FAILED), (None, EXIT_INFRA), ("Suspended", EXIT_INFRA)],
+    ids=["tests-passed", "tests-failed-or-deadline", "never-finished", "unexpected"],
+)
+def test_exit_code_is_the_tests_result(state, code):
+    assert exit_code_for(state) == code
+
+
+def test_failed_required_check_fails_the_preflight():
+    checks = [
+        lambda: [doctor.Check("docker", False, "not running", "start it")],
+        lambda: [doctor.Check("cpus", False, "1 CPU", "more", required=False)],
+    ]
+    assert doctor.report(doctor.diagnose("integration", checks=checks)) is False
+
+
+def test_warnings_alone_do_not_fail_the_preflight():
+    checks = [lambda: [doctor.Check("cpus", False, "1 CPU", "more", required=False), doctor.Check("disk", True, "ok")]]
+    assert doctor.report(doctor.diagnose("integration", checks=checks)) is True
+
+
+@pytest.mark.parametrize(("value", "ok"), [("128", False), ("8192", True)], ids=["default-128", "raised"])
+def test_e2e_needs_raised_inotify_limits(tmp_path, value, ok):
+    proc = tmp_path / "max_user_instances"
+    proc.write_text(value)
+    check = doctor.check_inotify("e2e", proc)
+    assert check.ok is ok
+    assert "sysctl fs.inotify.max_user_instances" in check.fix
+
+
+def test_run_of_an_unknown_stack_exits_2_before_any_preflight(capsys):
+    assert main(["run", "staging"]) == 2
+    assert "unknown stack" in capsys.readouterr().err
+
+
+def test_run_stops_at_preflight_when_a_prerequisite_is_missing(monkeypatch, capsys, tmp_path):
+    import floe_test.run as run_module
+
+    monkeypatch.setattr(doctor, "diagnose", lambda stack: [doctor.Check("docker", False, "not running", "start it")])
+    monkeypatch.setattr(
+        run_module, "select_stack", lambda *a: pytest.fail("a stack was selected after a failed preflight")
+    )
+    assert main(["run", "integration", "--out", str(tmp_path / "r")]) == 2
+    assert "nothing was created" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
