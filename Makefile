@@ -35,9 +35,9 @@ $(PY): $(UV) pyproject.toml uv.lock
 
 setup: $(PY) ## Install uv (if absent) and every dependency into .venv, from uv.lock
 
-test: setup ## Run the offline test suite (unit tests, Pulumi mocks, local servers)
+test: setup ## Offline suite: unit tests, Pulumi mocks, local servers; the real Pulumi engine when `make tools` built it
 	@# pytest exit 5 ("no tests collected") is a failure here, said plainly, never a pass.
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS) || { rc=$$?; \
+	$(PY) -m pytest tests/unit tests/realengine $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc; }
 
 lint: setup ## ruff, mypy (strict on components/ and testing/), actionlint
