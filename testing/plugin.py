@@ -376,6 +376,7 @@ def service_health(config: pytest.Config, names: Iterable[str], *, probe_timeout
 
 def enforce_health(healths: Iterable[ServiceHealth]) -> None:
     """Broken -> raise :class:`HealthCheckFailed` (a failure with the cause); absent -> skip."""
+    __tracebackhide__ = True
     results = list(healths)
     broken = [h for h in results if h.status == "broken"]
     if broken:
@@ -387,6 +388,7 @@ def enforce_health(healths: Iterable[ServiceHealth]) -> None:
 
 
 def _smoke_gate(item: pytest.Item) -> None:
+    __tracebackhide__ = True
     state = _state(item.config)
     if not state.settings.smoke_gate:
         return
@@ -420,6 +422,7 @@ def _smoke_gate(item: pytest.Item) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    __tracebackhide__ = True
     if SETTINGS_KEY not in item.config.stash:
         return
     needs_platform = any(item.get_closest_marker(m) is not None for m in ("integration", "e2e",

@@ -35,7 +35,7 @@ def test_tcp_hop_failure_names_the_hop(closed_port: int) -> None:
 
 
 def test_http_hop_failure_names_the_hop(silent_server: SilentServer) -> None:
-    with pytest.raises(ConnectivityError, match="^HTTP hop failed .*no HTTP answer within 0.3s") as info:
+    with pytest.raises(ConnectivityError, match=r"^HTTP hop failed .*no HTTP answer within 0\.3s") as info:
         check_endpoint_path(Endpoint("x", "127.0.0.1", silent_server.port, "http"), timeout=0.3)
     assert info.value.hop == "http"
 
@@ -85,4 +85,4 @@ def test_default_probe_image_matches_versions_yaml() -> None:
 
     versions = yaml.safe_load((Path(__file__).resolve().parents[3] / "versions.yaml").read_text())
     busybox = versions["images"]["busybox"]
-    assert DEFAULT_PROBE_IMAGE == f"{busybox['repository']}:{busybox['tag']}"
+    assert f"{busybox['repository']}:{busybox['tag']}" == DEFAULT_PROBE_IMAGE

@@ -85,7 +85,7 @@ def test_wait_ends_at_once_on_crashloop_with_logs_and_events() -> None:
 
 def test_image_pull_failure_reports_that_no_logs_exist() -> None:
     core = FakeCore(pod_sequence=[[pod("p", waiting="ImagePullBackOff", ready=False, phase="Pending")]])
-    with pytest.raises(PodsFailed, match="ImagePullBackOff.*\n.*no log lines"):
+    with pytest.raises(PodsFailed, match=r"ImagePullBackOff.*\n.*no log lines"):
         KubeClient(core=core, networking=object()).wait_pods_ready("ns", "app=svc", timeout=10,
                                                                    clock=FakeClock())
 
