@@ -18,7 +18,14 @@ import pytest
 from testing.polling import Check, wait_for_condition
 from testing.probes import probe_postgres
 
-pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytester, for the plugin tests. Not ``pytest_plugins = ["pytester"]``: pytest rejects that in a
+    # conftest below the rootdir ("Defining 'pytest_plugins' in a non-top-level conftest"), which would
+    # break ``pytest tests``. Registering here works for both ``pytest tests`` and this directory alone.
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")
 
 
 @dataclass
