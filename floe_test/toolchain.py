@@ -179,7 +179,7 @@ TOOLS: dict[str, ToolSpec] = {t.name: t for t in (
             by_commit="github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3",
             repo_subdir="sdk/python/cmd/pulumi-language-python",
             ldflags=(f"-X {_PULUMI_VERSION}",),
-            extra_files=(("github.com/pulumi/pulumi/sdk/v3", "python/dist/pulumi-language-python-exec",
+            extra_files=(("github.com/pulumi/pulumi/sdk/v3", "python/cmd/pulumi-language-python-exec",
                           "pulumi-language-python-exec"),)),
         ("-version",), pulumi_root=True),
     ToolSpec(

@@ -165,7 +165,10 @@ def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | No
         for module, rel, name in recipe.extra_files:
             moddir = run([go, "list", "-m", "-f", "{{.Dir}}", module], build_dir, what=f"go list {module}",
                          capture=True).strip()
-            shutil.copy2(Path(moddir) / rel, out / name)
+            try:
+                shutil.copy2(Path(moddir) / rel, out / name)
+            except OSError as exc:
+                raise _error(f"{spec.name}: {module} has no {rel} to install next to the binary: {exc}") from exc
         record["requires"] = {m: fill(v) for m, v in recipe.requires}
     else:  # upstream: lay the repo's module directories out as siblings and build the first one in place
         if go_src is not None:
