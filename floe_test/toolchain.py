@@ -519,12 +519,17 @@ class Toolchain:
 
     @staticmethod
     def reported_version(tool: str, binary: Path) -> str | None:
+        """What the binary itself says its version is (providers: their gRPC ``GetPluginInfo``)."""
+        if TOOLS[tool].plugin:
+            return _plugin_info_version(binary)
         try:
             out = subprocess.run([str(binary), *TOOLS[tool].version_args], capture_output=True, text=True,
                                  timeout=20, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
-        match = re.search(r"v?(\d+\.\d+\.\d+)", out.stdout + out.stderr)
+        if out.returncode != 0:
+            return None
+        match = re.search(r"v?(\d+\.\d+\.\d+)", (out.stdout + out.stderr).replace(str(binary), ""))
         return f"v{match.group(1)}" if match else None
 
     # -- Go builds
@@ -534,6 +539,34 @@ class Toolchain:
         assert self.go is not None
         return build(spec, version, out, go=self.go, go_src=go_src,
                      values=_template_vars(version, self.platform), work=self.cache / "_build", log=_log)
+
+
+def _plugin_info_version(binary: Path, timeout: float = 20) -> str | None:
+    """Start a provider plugin, ask its ``GetPluginInfo`` over gRPC (as the engine does), stop it."""
+    try:
+        import grpc
+        from google.protobuf import empty_pb2
+        from pulumi.runtime.proto import provider_pb2_grpc
+    except ImportError:
+        return None
+    try:
+        proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+    try:
+        assert proc.stdout is not None
+        port = proc.stdout.readline().strip()
+        if not port.isdigit():
+            return None
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(
+                empty_pb2.Empty(), timeout=timeout)
+        return f"v{info.version.removeprefix('v')}" if info.version else None
+    except Exception:  # any failure to talk to it means "unknown", never a crash of status
+        return None
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def pulumi_env(toolchain: Toolchain | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
