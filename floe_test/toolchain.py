@@ -574,8 +574,10 @@ def pulumi_env(toolchain: Toolchain | None = None, base: Mapping[str, str] | Non
     plugin downloads, no update checks."""
     chain = toolchain or Toolchain()
     env = dict(os.environ if base is None else base)
-    env["PATH"] = os.pathsep.join([str(chain.pulumi_root / "bin"), str(chain.bin_dir), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(chain.pulumi_root / "bin"), env.get("PATH", "")])
     env["PULUMI_HOME"] = str(chain.pulumi_home)
+    # Providers come from the pinned plugin folder only, never from whatever is on PATH.
+    env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     return env
@@ -645,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if all(row.matches_pin for row in rows) else 1
     env = pulumi_env(chain)
     for key in ("PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK",
-                "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"):
+                "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "PULUMI_IGNORE_AMBIENT_PLUGINS"):
         print(f"export {key}={env[key]!s}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import pytest
 from floe_test.toolchain import Toolchain, pulumi_env
 
 SMOKE = Path(__file__).parent / "smoke"
-VENV = Path(__file__).resolve().parents[2] / ".venv"
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venv"
 SECRET = "floe-smoke-s3cr3t-value"
 STACK = "smoke"
 
@@ -41,7 +43,11 @@ pytestmark = pytest.mark.skipif(
 def test_up_writes_encrypted_state_and_destroy_removes_it(tmp_path: Path) -> None:
     from pulumi import automation as auto
 
-    work = tmp_path / "program"
+    # The program runs below the repository (in the git-ignored .state/) so the uv toolchain of the
+    # Python host finds the project's uv.lock; its stack file and state never touch tracked files.
+    scratch = REPO / ".state" / "realengine"
+    scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="smoke-", dir=scratch)) / "program"
     shutil.copytree(SMOKE, work)
     settings = (work / "Pulumi.yaml").read_text().replace("../../../.venv", str(VENV))
     (work / "Pulumi.yaml").write_text(settings)
@@ -72,3 +78,4 @@ def test_up_writes_encrypted_state_and_destroy_removes_it(tmp_path: Path) -> Non
     assert not after.get("resources"), "destroy left resources in the state"
     workspace.remove_stack(STACK)
     assert not state_file.exists()
+    shutil.rmtree(work.parent, ignore_errors=True)
