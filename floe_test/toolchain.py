@@ -5,10 +5,10 @@ Every tool is installed into a cache outside the repository, keyed by tool and v
     ${FLOE_TOOLS_CACHE:-~/.cache/floe-testinfra/tools}/<tool>/<version>/bin/<binary>
     ${FLOE_TOOLS_CACHE:-~/.cache/floe-testinfra/tools}/<tool>/<version>/provenance.json
 
-then linked into the project's ``bin/`` (git-ignored); provider plugins are also linked into a Pulumi
-plugin folder (``<cache>/pulumi-home/plugins/resource-<name>-v<version>/``) so the engine finds them
-offline, and the CLI with its Python language host into ``<cache>/pulumi-root/bin`` (what
-``pulumi.automation.PulumiCommand(root=...)`` expects).
+then linked into the project's ``bin/`` (git-ignored; ``$FLOE_TOOLS_BIN`` overrides). Provider plugins
+are also linked into a Pulumi plugin folder (``<cache>/pulumi-home/plugins/resource-<name>-v<version>/``)
+so the engine finds them offline, and the CLI with its Python language host into
+``<cache>/pulumi-root/bin`` (what ``pulumi.automation.PulumiCommand(root=...)`` expects).
 
 Where a tool comes from (``--from``):
 
@@ -312,7 +312,7 @@ class Toolchain:
     """
 
     cache: Path = field(default_factory=cache_root)
-    bin_dir: Path = REPO_ROOT / "bin"
+    bin_dir: Path = field(default_factory=lambda: Path(os.environ.get("FLOE_TOOLS_BIN") or REPO_ROOT / "bin"))
     platform: tuple[str, str] = field(default_factory=host_platform)
     versions: Mapping[str, str] | None = None
     checksums: Mapping[str, Any] | None = None
