@@ -64,6 +64,7 @@ __all__ = [
     "Toolchain",
     "ToolchainError",
     "cache_root",
+    "install_all",
     "main",
     "pulumi_env",
 ]
