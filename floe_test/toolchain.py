@@ -239,7 +239,9 @@ def _template_vars(version: str, plat: tuple[str, str]) -> dict[str, str]:
         # Kubernetes v1.M.P is published as Go modules k8s.io/*@v0.M.P.
         "k8s_module": f"v0.{parts[1]}.{parts[2]}",
         "os": plat[0], "arch": plat[1], "pulumi_arch": {"amd64": "x64"}.get(plat[1], plat[1]),
-        "build_date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # Reproducible builds: SOURCE_DATE_EPOCH when set, else the epoch (Kubernetes' own "unknown").
+        "build_date": _dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), _dt.UTC)
+        .strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
