@@ -238,10 +238,11 @@ def test_failed_reinstall_keeps_the_cached_tool(tmp_path: Path) -> None:
 def test_cache_is_keyed_by_tool_and_version(tmp_path: Path) -> None:
     world = FakeWorld()
     chain = make_chain(tmp_path, world)
+    pinned, other = chain.pinned("pulumi"), "v3.250.0"
     chain.install("pulumi")
-    chain.install("pulumi", version="v3.259.0", source="source")
-    assert chain.installed_versions("pulumi") == ["v3.259.0", "v3.272.0"]
-    assert world.built == [("pulumi", "v3.272.0"), ("pulumi", "v3.259.0")]
+    chain.install("pulumi", version=other, source="source")
+    assert chain.installed_versions("pulumi") == sorted([other, pinned])
+    assert world.built == [("pulumi", pinned), ("pulumi", other)]
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -264,9 +265,9 @@ def test_language_host_sits_next_to_the_cli_for_the_automation_api(tmp_path: Pat
 
 def test_status_flags_an_off_pin_build_as_a_mismatch(tmp_path: Path) -> None:
     chain = make_chain(tmp_path, FakeWorld())
-    chain.install("pulumi", version="v3.259.0", source="source")
+    chain.install("pulumi", version="v3.250.0", source="source")
     status = chain.status("pulumi", probe=False)
-    assert (status.installed, status.pinned, status.matches_pin) == ("v3.259.0", "v3.272.0", False)
+    assert (status.installed, status.pinned, status.matches_pin) == ("v3.250.0", chain.pinned("pulumi"), False)
 
 
 def test_pulumi_env_is_offline_and_uses_the_cached_plugins(tmp_path: Path) -> None:
