@@ -28,8 +28,12 @@ def test_strict_validation_rejects_an_unknown_field(rendered):
         kubernetes_validate.validate(job, load_versions().kubernetes_schema_version, strict=True)
 
 
-def test_integration_deploys_only_dagster_and_postgresql(rendered):
-    assert sorted(rendered["integration"]["plan"]["releases"]) == ["dagster", "postgresql"]
+def test_integration_deploys_only_dagster_and_postgresql_besides_metrics_server(rendered):
+    releases = rendered["integration"]["releases"]
+    platform = sorted(n for n, r in releases.items() if r["namespace"] == "floe-platform")
+    assert platform == ["dagster", "postgresql"]
+    assert releases["metrics-server"]["namespace"] == "kube-system"
+    assert "--kubelet-insecure-tls" in releases["metrics-server"]["values"]["args"]
 
 
 def test_e2e_deploys_the_full_platform(rendered):
