@@ -36,6 +36,7 @@ from floe_test.profiles import Profile, load_profile
 from floe_test.secrets_store import generated_secret
 from floe_test.settings import PROJECT, StackSettings, parse_settings
 from floe_test.versions import Versions, load_versions
+from testing.plugin import infra_rerun_args
 
 #: Image for short-lived helper pods (results reader, network probes): always preloaded.
 HELPER_IMAGE_KEY = "busybox"
@@ -132,13 +133,25 @@ def build_stack(
         opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
     )
     job_spec = plan.profile.test_job
+    pytest_args, extra_env = (
+        list(job_spec.pytest_args),
+        {
+            "FLOE_PROFILE": plan.profile.name,
+            "FLOE_EXPECTED_NODES": str(plan.kind_config.control_planes + plan.kind_config.workers),
+        },
+    )
+    if s.ci:
+        # CI: failed namespaces are not kept, a missing cluster fails instead of skipping, and only
+        # infrastructure errors are retried (twice); assertion failures never are.
+        pytest_args += infra_rerun_args(2)
+        extra_env |= {"FLOE_CI": "1", "FLOE_REQUIRE_CLUSTER": "1"}
     job = TestJob(
         "tests",
         TestJobArgs(
             namespace=plan.namespace,
             run_id=s.run_id,
             image=plan.test_runner_image,
-            pytest_args=job_spec.pytest_args,
+            pytest_args=pytest_args,
             endpoints=plan.profile.endpoints,
             secret_env={env: secrets[name] for env, name in job_spec.secret_env.items() if name in secrets},
             platform_namespace=plan.profile.platform_namespace,
@@ -147,6 +160,7 @@ def build_stack(
             test_timeout_seconds=job_spec.test_timeout_seconds,
             resources=job_spec.resources,
             results_storage=job_spec.results_storage,
+            extra_env=extra_env,
         ),
         opts=pulumi.ResourceOptions(
             providers={"kubernetes": cluster.provider},

@@ -33,6 +33,7 @@ class RunOptions:
     reuse: bool = True
     adopt: bool = False
     run_id: str | None = None
+    ci: bool = False
 
 
 def log(message: str) -> None:
@@ -97,6 +98,7 @@ def run(options: RunOptions) -> int:
     from pulumi import automation as auto
 
     stack.set_config("floe-testinfra:runId", auto.ConfigValue(run_id))
+    stack.set_config("floe-testinfra:ci", auto.ConfigValue("true" if options.ci else "false"))
     if options.adopt:
         stack.set_config("floe-testinfra:clusterMode", auto.ConfigValue("adopt"))
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,)}

@@ -39,6 +39,7 @@ KEYS: dict[str, str] = {
     "testImage": "use this test-runner image as it is instead of building one",
     "chartCacheDir": "folder of pre-fetched chart archives <name>-<version>.tgz (offline use)",
     "jobDeadlineSeconds": "activeDeadlineSeconds of the test Job (default: the profile's, 3600)",
+    "ci": "a CI run (default false): no kept namespaces, a missing cluster fails, infra-only reruns (--reruns 2)",
 }
 SECRET_KEYS = {"kubeconfig"}
 
@@ -61,6 +62,7 @@ class StackSettings:
     test_image: str | None = None
     chart_cache_dir: Path | None = None
     job_deadline_seconds: int | None = None
+    ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -164,6 +166,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         test_image=values.get("testImage") or None,
         chart_cache_dir=(REPO_ROOT / chart_cache) if chart_cache else None,
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
+        ci=boolean("ci", False),
     )
     if problems:
         raise ConfigError(problems)

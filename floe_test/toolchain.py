@@ -194,6 +194,13 @@ TOOLS: dict[str, ToolSpec] = {t.name: t for t in (
             ldflags=("-X github.com/pulumi/pulumi-command/provider/pkg/version.Version={bare}",)),
         ("-version",), plugin=("resource", "command")),
     ToolSpec(
+        "actionlint", "tools.actionlint", ("actionlint",),
+        Download(f"{_GH}/rhysd/actionlint/releases/download/{{version}}/actionlint_{{bare}}_{{os}}_{{arch}}.tar.gz",
+                 {"actionlint": "actionlint"}),
+        # Reports the module version from its build info, so no version ldflags are needed.
+        GoRecipe("install", "github.com/rhysd/actionlint/cmd/actionlint@{version}"),
+        ("-version",)),
+    ToolSpec(
         "pulumi-resource-kubernetes", "tools.pulumi-kubernetes", ("pulumi-resource-kubernetes",),
         Download(f"{_GH}/pulumi/pulumi-kubernetes/releases/download/{{version}}/"
                  "pulumi-resource-kubernetes-{version}-{os}-{arch}.tar.gz",

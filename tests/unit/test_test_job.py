@@ -111,3 +111,34 @@ def test_bad_job_inputs_are_rejected_with_the_field_named(change, message):
 def test_job_manifest_is_deterministic():
     args = TestJobArgs(namespace="floe-test-x", run_id="x", image="ghcr.io/x/runner:c-1")
     assert job_manifest(args) == job_manifest(args)
+
+
+def test_ci_runs_retry_only_infrastructure_errors_and_require_the_cluster(tmp_path):
+    import yaml
+
+    from floe_test.render import render
+    from testing.plugin import INFRA_RERUN_PATTERNS
+
+    render("integration", tmp_path, overrides={"ci": "true"})
+    job = yaml.safe_load((tmp_path / "manifests" / "floe-test-local-job-test-runner.yaml").read_text())
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("--reruns") + 1] == "2"
+    only = [args[i + 1] for i, a in enumerate(args) if a == "--only-rerun"]
+    assert only == list(INFRA_RERUN_PATTERNS)
+    assert not any("AssertionError" in p for p in only)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FLOE_CI"] == "1"
+    assert env["FLOE_REQUIRE_CLUSTER"] == "1"
+
+
+def test_local_runs_do_not_rerun(rendered):
+    args = objects(rendered["integration"], "Job")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--reruns" not in args
+
+
+def test_job_tells_the_tests_their_profile_and_node_count(rendered):
+    for stack, nodes in (("integration", "1"), ("e2e", "3")):
+        container = objects(rendered[stack], "Job")[0]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert (env["FLOE_PROFILE"], env["FLOE_EXPECTED_NODES"]) == (stack, nodes)
