@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             reuse=args.reuse,
             adopt=args.adopt,
             run_id=args.run_id,
+            ci=args.ci,
         )
     )
 
@@ -143,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reuse", action="store_true", help="reuse a cluster with the same config hash (default)")
     run.add_argument("--adopt", action="store_true", help="the cluster already exists (CI: helm/kind-action)")
     run.add_argument("--run-id", help="run identifier (default: random)")
+    run.add_argument(
+        "--ci",
+        action="store_true",
+        default=os.environ.get("CI") == "true",
+        help="CI run: infra-only reruns, no kept namespaces (default: on when CI=true)",
+    )
     sweep = parsers["sweep"]
     sweep.add_argument("--max-age-hours", type=float, default=2.0, help="only namespaces older than this")
     sweep.add_argument("--dry-run", action="store_true", help="list, do not delete")
