@@ -44,7 +44,8 @@ lint: setup ## ruff, mypy (strict on components/ and testing/), actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check components testing floe_test
 	$(VENV)/bin/mypy
-	$(PY) -m floe_test.actionlint
+	@test -x bin/actionlint || $(PY) -m floe_test.toolchain install --tool actionlint
+	bin/actionlint
 
 templates: setup ## Regenerate templates/test-job.yaml from the TestJob component
 	$(FLOE_TEST) templates

@@ -151,6 +151,7 @@ def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) ->
         (out / "releases" / f"{release['name']}.yaml").write_text(yaml.safe_dump(release, sort_keys=False))
     summary = {
         "stack": stack,
+        "cluster_name": plan.settings.cluster_name,
         "kubernetes_version": plan.versions.kubernetes,
         "nodes": {"control-plane": plan.kind_config.control_planes, "worker": plan.kind_config.workers},
         "releases": [r["name"] for r in releases],
