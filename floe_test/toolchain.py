@@ -133,88 +133,167 @@ _K8S_VERSION_PKGS = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/vers
 _PULUMI_VERSION = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={version}"
 _GH = "https://github.com"
 
-TOOLS: dict[str, ToolSpec] = {t.name: t for t in (
-    ToolSpec(
-        "kind", "kind.version", ("kind",),
-        Download(f"{_GH}/kubernetes-sigs/kind/releases/download/{{version}}/kind-{{os}}-{{arch}}"),
-        GoRecipe("install", "sigs.k8s.io/kind@{version}"),
-        ("version",)),
-    ToolSpec(
-        "kubectl", "tools.kubectl", ("kubectl",),
-        Download("https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl"),
-        GoRecipe(
-            "module", ".",
-            requires=(("k8s.io/kubectl", "{k8s_module}"), ("k8s.io/component-base", "{k8s_module}")),
-            ldflags=tuple(
-                f"-X {pkg}.{var}={value}" for pkg in _K8S_VERSION_PKGS for var, value in (
-                    ("gitVersion", "{version}"), ("gitMajor", "{major}"), ("gitMinor", "{minor}"),
-                    ("gitTreeState", "clean"), ("buildDate", "{build_date}")))),
-        ("version", "--client")),
-    ToolSpec(
-        "helm", "tools.helm", ("helm",),
-        Download("https://get.helm.sh/helm-{version}-{os}-{arch}.tar.gz", {"{os}-{arch}/helm": "helm"}),
-        GoRecipe("install", "helm.sh/helm/v3/cmd/helm@{version}",
-                 ldflags=("-X helm.sh/helm/v3/internal/version.version={version}",
-                          "-X helm.sh/helm/v3/internal/version.gitTreeState=clean")),
-        ("version", "--short")),
-    ToolSpec(
-        "pulumi", "tools.pulumi", ("pulumi",),
-        Download("https://get.pulumi.com/releases/sdk/pulumi-{version}-{os}-{pulumi_arch}.tar.gz",
-                 {"pulumi/pulumi": "pulumi"}),
-        GoRecipe(
-            "module", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
-            requires=(("github.com/pulumi/pulumi/pkg/v3", "{version}"),
-                      ("github.com/pulumi/pulumi/sdk/v3", "{version}")),
-            ldflags=(f"-X {_PULUMI_VERSION}",), tags="osusergo,grpcnotrace"),
-        ("version",), pulumi_root=True),
-    ToolSpec(
-        "pulumi-language-python", "tools.pulumi", ("pulumi-language-python", "pulumi-language-python-exec"),
-        Download("https://get.pulumi.com/releases/sdk/pulumi-{version}-{os}-{pulumi_arch}.tar.gz",
-                 {"pulumi/pulumi-language-python": "pulumi-language-python",
-                  "pulumi/pulumi-language-python-exec": "pulumi-language-python-exec"},
-                 checksum_tool="pulumi"),
-        GoRecipe(
-            "module", "github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3",
-            requires=(("github.com/pulumi/pulumi/pkg/v3", "{version}"),
-                      ("github.com/pulumi/pulumi/sdk/v3", "{version}")),
-            by_commit="github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3",
-            repo_subdir="sdk/python/cmd/pulumi-language-python",
-            ldflags=(f"-X {_PULUMI_VERSION}",),
-            extra_files=(("github.com/pulumi/pulumi/sdk/v3", "python/cmd/pulumi-language-python-exec",
-                          "pulumi-language-python-exec"),)),
-        ("-version",), pulumi_root=True),
-    ToolSpec(
-        "pulumi-resource-command", "tools.pulumi-command", ("pulumi-resource-command",),
-        Download(f"{_GH}/pulumi/pulumi-command/releases/download/{{version}}/"
-                 "pulumi-resource-command-{version}-{os}-{arch}.tar.gz",
-                 {"pulumi-resource-command": "pulumi-resource-command"}),
-        GoRecipe(
-            "module", "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command",
-            by_commit="github.com/pulumi/pulumi-command/provider", repo_subdir="provider",
-            ldflags=("-X github.com/pulumi/pulumi-command/provider/pkg/version.Version={bare}",)),
-        ("-version",), plugin=("resource", "command")),
-    ToolSpec(
-        "actionlint", "tools.actionlint", ("actionlint",),
-        Download(f"{_GH}/rhysd/actionlint/releases/download/{{version}}/actionlint_{{bare}}_{{os}}_{{arch}}.tar.gz",
-                 {"actionlint": "actionlint"}),
-        # Reports the module version from its build info, so no version ldflags are needed.
-        GoRecipe("install", "github.com/rhysd/actionlint/cmd/actionlint@{version}"),
-        ("-version",)),
-    ToolSpec(
-        "pulumi-resource-kubernetes", "tools.pulumi-kubernetes", ("pulumi-resource-kubernetes",),
-        Download(f"{_GH}/pulumi/pulumi-kubernetes/releases/download/{{version}}/"
-                 "pulumi-resource-kubernetes-{version}-{os}-{arch}.tar.gz",
-                 {"pulumi-resource-kubernetes": "pulumi-resource-kubernetes"}),
-        GoRecipe(
-            "upstream", "./cmd/pulumi-resource-kubernetes",
-            by_commit="github.com/pulumi/pulumi-kubernetes/provider/v4", repo_subdir="provider",
-            siblings=(("provider", "github.com/pulumi/pulumi-kubernetes/provider/v4"),
-                      ("sdk", "github.com/pulumi/pulumi-kubernetes/sdk/v4")),
-            generate=(("go", "generate", "cmd/pulumi-resource-kubernetes/main.go"),),
-            ldflags=("-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={bare}",),
-            env={"CGO_ENABLED": "0", "VERSION": "{bare}"}),
-        ("-version",), plugin=("resource", "kubernetes")),
-)}
+TOOLS: dict[str, ToolSpec] = {
+    t.name: t
+    for t in (
+        ToolSpec(
+            "kind",
+            "kind.version",
+            ("kind",),
+            Download(f"{_GH}/kubernetes-sigs/kind/releases/download/{{version}}/kind-{{os}}-{{arch}}"),
+            GoRecipe("install", "sigs.k8s.io/kind@{version}"),
+            ("version",),
+        ),
+        ToolSpec(
+            "kubectl",
+            "tools.kubectl",
+            ("kubectl",),
+            Download("https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl"),
+            GoRecipe(
+                "module",
+                ".",
+                requires=(("k8s.io/kubectl", "{k8s_module}"), ("k8s.io/component-base", "{k8s_module}")),
+                ldflags=tuple(
+                    f"-X {pkg}.{var}={value}"
+                    for pkg in _K8S_VERSION_PKGS
+                    for var, value in (
+                        ("gitVersion", "{version}"),
+                        ("gitMajor", "{major}"),
+                        ("gitMinor", "{minor}"),
+                        ("gitTreeState", "clean"),
+                        ("buildDate", "{build_date}"),
+                    )
+                ),
+            ),
+            ("version", "--client"),
+        ),
+        ToolSpec(
+            "helm",
+            "tools.helm",
+            ("helm",),
+            Download("https://get.helm.sh/helm-{version}-{os}-{arch}.tar.gz", {"{os}-{arch}/helm": "helm"}),
+            GoRecipe(
+                "install",
+                "helm.sh/helm/v3/cmd/helm@{version}",
+                ldflags=(
+                    "-X helm.sh/helm/v3/internal/version.version={version}",
+                    "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
+                ),
+            ),
+            ("version", "--short"),
+        ),
+        ToolSpec(
+            "pulumi",
+            "tools.pulumi",
+            ("pulumi",),
+            Download(
+                "https://get.pulumi.com/releases/sdk/pulumi-{version}-{os}-{pulumi_arch}.tar.gz",
+                {"pulumi/pulumi": "pulumi"},
+            ),
+            GoRecipe(
+                "module",
+                "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+                requires=(
+                    ("github.com/pulumi/pulumi/pkg/v3", "{version}"),
+                    ("github.com/pulumi/pulumi/sdk/v3", "{version}"),
+                ),
+                ldflags=(f"-X {_PULUMI_VERSION}",),
+                tags="osusergo,grpcnotrace",
+            ),
+            ("version",),
+            pulumi_root=True,
+        ),
+        ToolSpec(
+            "pulumi-language-python",
+            "tools.pulumi",
+            ("pulumi-language-python", "pulumi-language-python-exec"),
+            Download(
+                "https://get.pulumi.com/releases/sdk/pulumi-{version}-{os}-{pulumi_arch}.tar.gz",
+                {
+                    "pulumi/pulumi-language-python": "pulumi-language-python",
+                    "pulumi/pulumi-language-python-exec": "pulumi-language-python-exec",
+                },
+                checksum_tool="pulumi",
+            ),
+            GoRecipe(
+                "module",
+                "github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3",
+                requires=(
+                    ("github.com/pulumi/pulumi/pkg/v3", "{version}"),
+                    ("github.com/pulumi/pulumi/sdk/v3", "{version}"),
+                ),
+                by_commit="github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3",
+                repo_subdir="sdk/python/cmd/pulumi-language-python",
+                ldflags=(f"-X {_PULUMI_VERSION}",),
+                extra_files=(
+                    (
+                        "github.com/pulumi/pulumi/sdk/v3",
+                        "python/cmd/pulumi-language-python-exec",
+                        "pulumi-language-python-exec",
+                    ),
+                ),
+            ),
+            ("-version",),
+            pulumi_root=True,
+        ),
+        ToolSpec(
+            "pulumi-resource-command",
+            "tools.pulumi-command",
+            ("pulumi-resource-command",),
+            Download(
+                f"{_GH}/pulumi/pulumi-command/releases/download/{{version}}/"
+                "pulumi-resource-command-{version}-{os}-{arch}.tar.gz",
+                {"pulumi-resource-command": "pulumi-resource-command"},
+            ),
+            GoRecipe(
+                "module",
+                "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command",
+                by_commit="github.com/pulumi/pulumi-command/provider",
+                repo_subdir="provider",
+                ldflags=("-X github.com/pulumi/pulumi-command/provider/pkg/version.Version={bare}",),
+            ),
+            ("-version",),
+            plugin=("resource", "command"),
+        ),
+        ToolSpec(
+            "actionlint",
+            "tools.actionlint",
+            ("actionlint",),
+            Download(
+                f"{_GH}/rhysd/actionlint/releases/download/{{version}}/actionlint_{{bare}}_{{os}}_{{arch}}.tar.gz",
+                {"actionlint": "actionlint"},
+            ),
+            # Reports the module version from its build info, so no version ldflags are needed.
+            GoRecipe("install", "github.com/rhysd/actionlint/cmd/actionlint@{version}"),
+            ("-version",),
+        ),
+        ToolSpec(
+            "pulumi-resource-kubernetes",
+            "tools.pulumi-kubernetes",
+            ("pulumi-resource-kubernetes",),
+            Download(
+                f"{_GH}/pulumi/pulumi-kubernetes/releases/download/{{version}}/"
+                "pulumi-resource-kubernetes-{version}-{os}-{arch}.tar.gz",
+                {"pulumi-resource-kubernetes": "pulumi-resource-kubernetes"},
+            ),
+            GoRecipe(
+                "upstream",
+                "./cmd/pulumi-resource-kubernetes",
+                by_commit="github.com/pulumi/pulumi-kubernetes/provider/v4",
+                repo_subdir="provider",
+                siblings=(
+                    ("provider", "github.com/pulumi/pulumi-kubernetes/provider/v4"),
+                    ("sdk", "github.com/pulumi/pulumi-kubernetes/sdk/v4"),
+                ),
+                generate=(("go", "generate", "cmd/pulumi-resource-kubernetes/main.go"),),
+                ldflags=("-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={bare}",),
+                env={"CGO_ENABLED": "0", "VERSION": "{bare}"},
+            ),
+            ("-version",),
+            plugin=("resource", "kubernetes"),
+        ),
+    )
+}
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -242,13 +321,19 @@ def _template_vars(version: str, plat: tuple[str, str]) -> dict[str, str]:
     bare = version.removeprefix("v")
     parts = [*bare.split("."), "0", "0"]
     return {
-        "version": version, "bare": bare, "major": parts[0], "minor": parts[1],
+        "version": version,
+        "bare": bare,
+        "major": parts[0],
+        "minor": parts[1],
         # Kubernetes v1.M.P is published as Go modules k8s.io/*@v0.M.P.
         "k8s_module": f"v0.{parts[1]}.{parts[2]}",
-        "os": plat[0], "arch": plat[1], "pulumi_arch": {"amd64": "x64"}.get(plat[1], plat[1]),
+        "os": plat[0],
+        "arch": plat[1],
+        "pulumi_arch": {"amd64": "x64"}.get(plat[1], plat[1]),
         # Reproducible builds: SOURCE_DATE_EPOCH when set, else the epoch (Kubernetes' own "unknown").
-        "build_date": _dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), _dt.UTC)
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "build_date": _dt.datetime.fromtimestamp(int(os.environ.get("SOURCE_DATE_EPOCH", "0")), _dt.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
     }
 
 
@@ -308,9 +393,15 @@ class ToolStatus:
         return self.installed == self.pinned and (self.reported is None or self.reported == self.pinned)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tool": self.tool, "pinned": self.pinned, "installed": self.installed, "origin": self.origin,
-                "reported": self.reported, "path": str(self.path) if self.path else None,
-                "matches_pin": self.matches_pin}
+        return {
+            "tool": self.tool,
+            "pinned": self.pinned,
+            "installed": self.installed,
+            "origin": self.origin,
+            "reported": self.reported,
+            "path": str(self.path) if self.path else None,
+            "matches_pin": self.matches_pin,
+        }
 
 
 # --------------------------------------------------------------------------------------------- toolchain
@@ -379,8 +470,15 @@ class Toolchain:
         return sorted(p.name for p in root.iterdir() if self.provenance(tool, p.name) is not None)
 
     # -- install
-    def install(self, tool: str, *, source: Source = "auto", version: str | None = None,
-                go_src: Path | None = None, force: bool = False) -> InstallResult:
+    def install(
+        self,
+        tool: str,
+        *,
+        source: Source = "auto",
+        version: str | None = None,
+        go_src: Path | None = None,
+        force: bool = False,
+    ) -> InstallResult:
         """Ensure ``tool`` at ``version`` (default: the pin) is in the cache, then link it."""
         spec = TOOLS[tool]
         version = version or self.pinned(tool)
@@ -394,8 +492,9 @@ class Toolchain:
         self.link(tool, version)
         return InstallResult(tool, version, action, target, time.monotonic() - started)
 
-    def _obtain(self, spec: ToolSpec, version: str, source: Source,
-                go_src: Path | None) -> Literal["downloaded", "built"]:
+    def _obtain(
+        self, spec: ToolSpec, version: str, source: Source, go_src: Path | None
+    ) -> Literal["downloaded", "built"]:
         if source in ("auto", "download") and go_src is None:
             try:
                 self._install_download(spec, version)
@@ -407,11 +506,11 @@ class Toolchain:
                     raise ToolchainError(
                         f"{spec.name} {version}: the release download is not usable ({exc}) and `go` is not "
                         "on PATH for a source build. Either make the download reachable (and its checksum "
-                        "pinned in versions.yaml) or install Go >= 1.24 and re-run.") from exc
+                        "pinned in versions.yaml) or install Go >= 1.24 and re-run."
+                    ) from exc
                 _log(f"{spec.name} {version}: {exc}; building from Go modules instead")
         if not self.go:
-            raise ToolchainError(
-                f"{spec.name} {version}: a source build needs `go` on PATH; install Go >= 1.24")
+            raise ToolchainError(f"{spec.name} {version}: a source build needs `go` on PATH; install Go >= 1.24")
         self._install_source(spec, version, go_src)
         return "built"
 
@@ -429,7 +528,9 @@ class Toolchain:
                 raise ToolchainError(f"{spec.name} {version}: the install produced no {name}")
             binary.chmod(0o755)
         record = {
-            "tool": spec.name, "version": version, "pinned": self.pinned(spec.name),
+            "tool": spec.name,
+            "version": version,
+            "pinned": self.pinned(spec.name),
             "platform": self.plat_key,
             "installed_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             **record,
@@ -443,7 +544,7 @@ class Toolchain:
 
     def expected_checksum(self, spec: ToolSpec, version: str) -> str | None:
         assert self.checksums is not None
-        entry = ((self.checksums.get(spec.download.checksum_tool or spec.name) or {}).get(version) or {})
+        entry = (self.checksums.get(spec.download.checksum_tool or spec.name) or {}).get(version) or {}
         value = entry.get(self.plat_key) if isinstance(entry, dict) else None
         return str(value).lower() if value else None
 
@@ -454,7 +555,8 @@ class Toolchain:
         if expected is None:
             raise DownloadUnavailable(
                 f"versions.yaml has no checksums.{spec.download.checksum_tool or spec.name}.{version}."
-                f"{self.plat_key}, so an unverified download of {url} is refused")
+                f"{self.plat_key}, so an unverified download of {url} is refused"
+            )
         staging = self._staging(spec, version)
         try:
             artifact = staging / "artifact"
@@ -464,10 +566,12 @@ class Toolchain:
             if actual != expected:
                 raise ChecksumMismatch(
                     f"{spec.name} {version}: {url} has sha256 {actual}, but versions.yaml pins {expected}; "
-                    "the file was discarded. Check the pin and the download source.")
+                    "the file was discarded. Check the pin and the download source."
+                )
             if spec.download.members:
-                self._extract(artifact, {_fill(k, values): v for k, v in spec.download.members.items()},
-                              staging / "bin")
+                self._extract(
+                    artifact, {_fill(k, values): v for k, v in spec.download.members.items()}, staging / "bin"
+                )
             else:
                 shutil.copy2(artifact, staging / "bin" / spec.binaries[0])
             artifact.unlink()
@@ -482,8 +586,7 @@ class Toolchain:
             for member, installed in members.items():
                 info = names.get(member)
                 if info is None:
-                    raise ToolchainError(
-                        f"{archive.name} has no {member} (members: {', '.join(sorted(names))})")
+                    raise ToolchainError(f"{archive.name} has no {member} (members: {', '.join(sorted(names))})")
                 handle = tar.extractfile(info)
                 assert handle is not None
                 with handle, (dest / installed).open("wb") as out:
@@ -533,8 +636,9 @@ class Toolchain:
         if TOOLS[tool].plugin:
             return _plugin_info_version(binary)
         try:
-            out = subprocess.run([str(binary), *TOOLS[tool].version_args], capture_output=True, text=True,
-                                 timeout=20, check=False)
+            out = subprocess.run(
+                [str(binary), *TOOLS[tool].version_args], capture_output=True, text=True, timeout=20, check=False
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         if out.returncode != 0:
@@ -547,8 +651,16 @@ class Toolchain:
         from floe_test._private.gobuild import build
 
         assert self.go is not None
-        return build(spec, version, out, go=self.go, go_src=go_src,
-                     values=_template_vars(version, self.platform), work=self.cache / "_build", log=_log)
+        return build(
+            spec,
+            version,
+            out,
+            go=self.go,
+            go_src=go_src,
+            values=_template_vars(version, self.platform),
+            work=self.cache / "_build",
+            log=_log,
+        )
 
 
 def _plugin_info_version(binary: Path, timeout: float = 20) -> str | None:
@@ -569,8 +681,7 @@ def _plugin_info_version(binary: Path, timeout: float = 20) -> str | None:
         if not port.isdigit():
             return None
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(
-                empty_pb2.Empty(), timeout=timeout)
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(empty_pb2.Empty(), timeout=timeout)
         return f"v{info.version.removeprefix('v')}" if info.version else None
     except Exception:  # any failure to talk to it means "unknown", never a crash of status
         return None
@@ -601,9 +712,14 @@ def _select(names: Sequence[str] | None) -> list[str]:
     return list(names or TOOLS)
 
 
-def install_all(toolchain: Toolchain, tools: Iterable[str], source: Source = "auto",
-                version: str | None = None, go_src: Path | None = None, force: bool = False
-                ) -> tuple[list[InstallResult], list[str]]:
+def install_all(
+    toolchain: Toolchain,
+    tools: Iterable[str],
+    source: Source = "auto",
+    version: str | None = None,
+    go_src: Path | None = None,
+    force: bool = False,
+) -> tuple[list[InstallResult], list[str]]:
     """Install each tool, carrying on after a failure; returns the results and one error line per failure."""
     results: list[InstallResult] = []
     errors: list[str] = []
@@ -626,8 +742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     inst.add_argument("--tool", action="append", choices=list(TOOLS), help="only this tool (repeatable)")
     inst.add_argument("--from", dest="source", choices=("auto", "download", "source"), default="auto")
     inst.add_argument("--version", help="an off-pin version (source builds; reported as a mismatch)")
-    inst.add_argument("--go-src", type=Path,
-                      help="a local checkout of the upstream repository to build from (not the module proxy)")
+    inst.add_argument(
+        "--go-src", type=Path, help="a local checkout of the upstream repository to build from (not the module proxy)"
+    )
     inst.add_argument("--force", action="store_true", help="reinstall even when cached")
     stat = sub.add_parser("status", help="each tool: pinned, installed, origin, reported version")
     stat.add_argument("--json", action="store_true")
@@ -652,12 +769,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cache: {chain.cache}")
             for row in rows:
                 flag = "ok" if row.matches_pin else ("MISSING" if row.installed is None else "MISMATCH")
-                print(f"{row.tool:28} pin {row.pinned:9} installed {row.installed or '-':9} "
-                      f"reports {row.reported or '-':9} {flag:8} {row.origin or ''}")
+                print(
+                    f"{row.tool:28} pin {row.pinned:9} installed {row.installed or '-':9} "
+                    f"reports {row.reported or '-':9} {flag:8} {row.origin or ''}"
+                )
         return 0 if all(row.matches_pin for row in rows) else 1
     env = pulumi_env(chain)
-    for key in ("PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK",
-                "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "PULUMI_IGNORE_AMBIENT_PLUGINS"):
+    for key in (
+        "PATH",
+        "PULUMI_HOME",
+        "PULUMI_SKIP_UPDATE_CHECK",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+        "PULUMI_IGNORE_AMBIENT_PLUGINS",
+    ):
         print(f"export {key}={env[key]!s}")
     return 0
 

@@ -39,8 +39,7 @@ def cluster_status(context: str | None = None) -> KubeClient | PrerequisiteError
             try:
                 from testing.k8s_client import KubeClient
             except ImportError as exc:  # pragma: no cover - kubernetes is a dependency
-                _cache[key] = PrerequisiteError(
-                    f"no Kubernetes cluster: kubernetes client not installed ({exc})")
+                _cache[key] = PrerequisiteError(f"no Kubernetes cluster: kubernetes client not installed ({exc})")
             else:
                 try:
                     _cache[key] = KubeClient.load(ctx)

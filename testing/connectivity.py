@@ -100,8 +100,9 @@ def check_tcp(host: str, port: int, *, timeout: float = DEFAULT_PROBE_TIMEOUT) -
     return HopResult(hop, f"{host}:{port}", result.ok, result.detail, result.elapsed)
 
 
-def check_http(url: str, *, timeout: float = DEFAULT_PROBE_TIMEOUT, expect_status: int = 200,
-               client: httpx.Client | None = None) -> HopResult:
+def check_http(
+    url: str, *, timeout: float = DEFAULT_PROBE_TIMEOUT, expect_status: int = 200, client: httpx.Client | None = None
+) -> HopResult:
     result = probe_http(url, timeout=timeout, expect_status=expect_status, client=client)
     hop: HopName = "http" if result.hop in ("", "http", "body") else ("dns" if result.hop == "dns" else "tcp")
     return HopResult(hop, url, result.ok, result.detail, result.elapsed)
@@ -112,11 +113,14 @@ def check_endpoint_path(endpoint: Endpoint, *, timeout: float = DEFAULT_PROBE_TI
 
     Returns the hops that passed.
     """
-    hops = [check_dns(endpoint.host).raise_for_failure(),
-            check_tcp(endpoint.host, endpoint.port, timeout=timeout).raise_for_failure()]
+    hops = [
+        check_dns(endpoint.host).raise_for_failure(),
+        check_tcp(endpoint.host, endpoint.port, timeout=timeout).raise_for_failure(),
+    ]
     if endpoint.protocol == "http":
-        hops.append(check_http(endpoint.probe_url, timeout=timeout,
-                               expect_status=endpoint.expect_status).raise_for_failure())
+        hops.append(
+            check_http(endpoint.probe_url, timeout=timeout, expect_status=endpoint.expect_status).raise_for_failure()
+        )
     return hops
 
 
@@ -136,8 +140,9 @@ class ReuseReport:
         return self.connections < self.requests
 
 
-def measure_connection_reuse(url: str, *, requests: int = 20, timeout: float = DEFAULT_PROBE_TIMEOUT,
-                             client: httpx.Client | None = None) -> ReuseReport:
+def measure_connection_reuse(
+    url: str, *, requests: int = 20, timeout: float = DEFAULT_PROBE_TIMEOUT, client: httpx.Client | None = None
+) -> ReuseReport:
     """Send ``requests`` GETs through one pooled client; count the TCP connections it opened.
 
     Counted client-side from httpx's ``connection.connect_tcp.complete`` trace events (servers under
@@ -194,24 +199,38 @@ def _classify_wget(output: str) -> tuple[str, str]:
     return "tcp", "no answer"
 
 
-def run_probe_pod(kube: KubeClient, namespace: str, url: str, *, labels: Mapping[str, str],
-                  image: str | None = None, timeout: float = 120.0, connect_timeout: int = 5) -> PodProbe:
+def run_probe_pod(
+    kube: KubeClient,
+    namespace: str,
+    url: str,
+    *,
+    labels: Mapping[str, str],
+    image: str | None = None,
+    timeout: float = 120.0,
+    connect_timeout: int = 5,
+) -> PodProbe:
     """Start a pod (with ``labels``) that fetches ``url`` once; report whether it got through."""
     from kubernetes import client as k8s
 
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    script = (f"if wget -q -T {connect_timeout} -O /dev/null '{url}' 2>/tmp/err; then echo PROBE_OK; "
-              "else echo PROBE_FAIL; cat /tmp/err; exit 1; fi")
+    script = (
+        f"if wget -q -T {connect_timeout} -O /dev/null '{url}' 2>/tmp/err; then echo PROBE_OK; "
+        "else echo PROBE_FAIL; cat /tmp/err; exit 1; fi"
+    )
     body = k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, labels=dict(labels)),
         spec=k8s.V1PodSpec(
             restart_policy="Never",
             termination_grace_period_seconds=0,
-            containers=[k8s.V1Container(
-                name="probe", image=image or probe_image(), image_pull_policy="IfNotPresent",
-                command=["sh", "-c", script],
-                resources=k8s.V1ResourceRequirements(limits={"cpu": "100m", "memory": "32Mi"}),
-            )],
+            containers=[
+                k8s.V1Container(
+                    name="probe",
+                    image=image or probe_image(),
+                    image_pull_policy="IfNotPresent",
+                    command=["sh", "-c", script],
+                    resources=k8s.V1ResourceRequirements(limits={"cpu": "100m", "memory": "32Mi"}),
+                )
+            ],
         ),
     )
     kube.create_pod(namespace, body)
@@ -238,8 +257,14 @@ class NetworkPolicyReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.baseline and self.baseline.ok and self.allowed and self.allowed.ok
-                    and self.denied and not self.denied.ok)
+        return bool(
+            self.baseline
+            and self.baseline.ok
+            and self.allowed
+            and self.allowed.ok
+            and self.denied
+            and not self.denied.ok
+        )
 
 
 SERVER_LABELS = {"app.kubernetes.io/name": "np-server"}
@@ -247,9 +272,14 @@ ALLOWED_LABELS = {"floe.dev/np-role": "allowed"}
 DENIED_LABELS = {"floe.dev/np-role": "denied"}
 
 
-def check_network_policy(kube: KubeClient, namespace: str, *, image: str | None = None,
-                         timeout: float = 180.0,
-                         on_step: Callable[[str], None] | None = None) -> NetworkPolicyReport:
+def check_network_policy(
+    kube: KubeClient,
+    namespace: str,
+    *,
+    image: str | None = None,
+    timeout: float = 180.0,
+    on_step: Callable[[str], None] | None = None,
+) -> NetworkPolicyReport:
     """Prove a NetworkPolicy in ``namespace`` lets allowed traffic through and blocks the rest.
 
     Steps (each bounded): start an HTTP server pod and Service; show a client reaches it with no
@@ -264,20 +294,34 @@ def check_network_policy(kube: KubeClient, namespace: str, *, image: str | None 
     img = image or probe_image()
     selector = ",".join(f"{k}={v}" for k, v in SERVER_LABELS.items())
     say(f"starting server pod ({img}) in namespace {namespace}")
-    kube.create_pod(namespace, k8s.V1Pod(
-        metadata=k8s.V1ObjectMeta(name="np-server", labels=dict(SERVER_LABELS)),
-        spec=k8s.V1PodSpec(termination_grace_period_seconds=0, containers=[k8s.V1Container(
-            name="httpd", image=img, image_pull_policy="IfNotPresent",
-            command=["sh", "-c", "echo ok > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"],
-            ports=[k8s.V1ContainerPort(container_port=8080)],
-            readiness_probe=k8s.V1Probe(tcp_socket=k8s.V1TCPSocketAction(port=8080), period_seconds=1),
-        )]),
-    ))
-    kube.core.create_namespaced_service(namespace, k8s.V1Service(
-        metadata=k8s.V1ObjectMeta(name="np-server"),
-        spec=k8s.V1ServiceSpec(selector=dict(SERVER_LABELS),
-                               ports=[k8s.V1ServicePort(port=8080, target_port=8080)]),
-    ))
+    kube.create_pod(
+        namespace,
+        k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(name="np-server", labels=dict(SERVER_LABELS)),
+            spec=k8s.V1PodSpec(
+                termination_grace_period_seconds=0,
+                containers=[
+                    k8s.V1Container(
+                        name="httpd",
+                        image=img,
+                        image_pull_policy="IfNotPresent",
+                        command=["sh", "-c", "echo ok > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"],
+                        ports=[k8s.V1ContainerPort(container_port=8080)],
+                        readiness_probe=k8s.V1Probe(tcp_socket=k8s.V1TCPSocketAction(port=8080), period_seconds=1),
+                    )
+                ],
+            ),
+        ),
+    )
+    kube.core.create_namespaced_service(
+        namespace,
+        k8s.V1Service(
+            metadata=k8s.V1ObjectMeta(name="np-server"),
+            spec=k8s.V1ServiceSpec(
+                selector=dict(SERVER_LABELS), ports=[k8s.V1ServicePort(port=8080, target_port=8080)]
+            ),
+        ),
+    )
     kube.wait_pods_ready(namespace, selector, timeout=timeout)
     url = f"http://np-server.{namespace}.svc.cluster.local:8080/"
     report = NetworkPolicyReport(namespace, url)
@@ -285,41 +329,51 @@ def check_network_policy(kube: KubeClient, namespace: str, *, image: str | None 
     say("baseline: a client reaches the server with no policy")
     report.baseline = run_probe_pod(kube, namespace, url, labels=DENIED_LABELS, image=img, timeout=timeout)
     if not report.baseline.ok:
-        raise ConnectivityError(report.baseline.hop, url,
-                                f"server unreachable even without a NetworkPolicy: {report.baseline.detail}")
+        raise ConnectivityError(
+            report.baseline.hop, url, f"server unreachable even without a NetworkPolicy: {report.baseline.detail}"
+        )
 
     say("applying an ingress policy that allows only floe.dev/np-role=allowed")
-    kube.create_network_policy(namespace, k8s.V1NetworkPolicy(
-        metadata=k8s.V1ObjectMeta(name="np-server-allow-only-allowed"),
-        spec=k8s.V1NetworkPolicySpec(
-            pod_selector=k8s.V1LabelSelector(match_labels=dict(SERVER_LABELS)),
-            policy_types=["Ingress"],
-            ingress=[k8s.V1NetworkPolicyIngressRule(
-                _from=[k8s.V1NetworkPolicyPeer(pod_selector=k8s.V1LabelSelector(match_labels=dict(ALLOWED_LABELS)))],
-                ports=[k8s.V1NetworkPolicyPort(port=8080, protocol="TCP")],
-            )],
+    kube.create_network_policy(
+        namespace,
+        k8s.V1NetworkPolicy(
+            metadata=k8s.V1ObjectMeta(name="np-server-allow-only-allowed"),
+            spec=k8s.V1NetworkPolicySpec(
+                pod_selector=k8s.V1LabelSelector(match_labels=dict(SERVER_LABELS)),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.V1NetworkPolicyIngressRule(
+                        _from=[
+                            k8s.V1NetworkPolicyPeer(pod_selector=k8s.V1LabelSelector(match_labels=dict(ALLOWED_LABELS)))
+                        ],
+                        ports=[k8s.V1NetworkPolicyPort(port=8080, protocol="TCP")],
+                    )
+                ],
+            ),
         ),
-    ))
+    )
 
     say("denied client must be blocked")
 
     def denied_blocked() -> Check[PodProbe]:
-        probe = run_probe_pod(kube, namespace, url, labels=DENIED_LABELS, image=img, timeout=timeout,
-                              connect_timeout=3)
+        probe = run_probe_pod(kube, namespace, url, labels=DENIED_LABELS, image=img, timeout=timeout, connect_timeout=3)
         return Check(not probe.ok, probe)
 
     try:
         report.denied = wait_for_condition(
-            denied_blocked, timeout=timeout, interval=2.0,
+            denied_blocked,
+            timeout=timeout,
+            interval=2.0,
             description=f"NetworkPolicy in {namespace} to block pods labelled floe.dev/np-role=denied",
-            hint="the cluster's CNI may not enforce NetworkPolicy (kind ≥ v0.24 kindnet does; "
-                 "older kindnet does not)")
+            hint="the cluster's CNI may not enforce NetworkPolicy (kind ≥ v0.24 kindnet does; older kindnet does not)",
+        )
     except WaitTimeout as exc:
         raise ConnectivityError("tcp", url, f"denied traffic was NOT blocked: {exc}") from exc
 
     say("allowed client must get through")
     report.allowed = run_probe_pod(kube, namespace, url, labels=ALLOWED_LABELS, image=img, timeout=timeout)
     if not report.allowed.ok:
-        raise ConnectivityError(report.allowed.hop, url,
-                                f"allowed traffic was blocked by the policy: {report.allowed.detail}")
+        raise ConnectivityError(
+            report.allowed.hop, url, f"allowed traffic was blocked by the policy: {report.allowed.detail}"
+        )
     return report

@@ -142,21 +142,24 @@ def _parse_services_json(raw: str, problems: list[ConfigProblem]) -> dict[str, E
             continue
         service = str(item.get("service") or "")
         namespace = str(item.get("namespace") or "")
-        host = item.get("host") or (f"{service}.{namespace}.svc.cluster.local" if service and namespace
-                                    else "")
+        host = item.get("host") or (f"{service}.{namespace}.svc.cluster.local" if service and namespace else "")
         if not isinstance(host, str) or not host:
             problems.append(ConfigProblem(SERVICES_ENV, f"{at}.host", "required (or service and namespace)"))
             continue
         port = _port(item.get("port"), SERVICES_ENV, f"{at}.port", problems)
         protocol = item.get("protocol", "tcp")
         if protocol not in _PROTOCOLS:
-            problems.append(ConfigProblem(SERVICES_ENV, f"{at}.protocol",
-                                          f"must be one of {', '.join(_PROTOCOLS)} (got {protocol!r})"))
+            problems.append(
+                ConfigProblem(
+                    SERVICES_ENV, f"{at}.protocol", f"must be one of {', '.join(_PROTOCOLS)} (got {protocol!r})"
+                )
+            )
             continue
         expect = item.get("expect_status", 200)
         if not isinstance(expect, int) or not 100 <= expect <= 599:
-            problems.append(ConfigProblem(SERVICES_ENV, f"{at}.expect_status",
-                                          f"must be an HTTP status 100-599 (got {expect!r})"))
+            problems.append(
+                ConfigProblem(SERVICES_ENV, f"{at}.expect_status", f"must be an HTTP status 100-599 (got {expect!r})")
+            )
             continue
         if port is None:
             continue
@@ -164,8 +167,15 @@ def _parse_services_json(raw: str, problems: list[ConfigProblem]) -> dict[str, E
         if not path.startswith("/"):
             path = "/" + path
         out[name] = Endpoint(
-            name=name, host=host, port=port, protocol=protocol, path=path, expect_status=expect,
-            service=service, namespace=namespace, pod_selector=str(item.get("pod_selector") or ""),
+            name=name,
+            host=host,
+            port=port,
+            protocol=protocol,
+            path=path,
+            expect_status=expect,
+            service=service,
+            namespace=namespace,
+            pod_selector=str(item.get("pod_selector") or ""),
             url=f"http://{host}:{port}{path}" if protocol == "http" else "",
         )
     return out
@@ -179,8 +189,9 @@ def _names_from_env(env: Mapping[str, str]) -> set[str]:
     return names
 
 
-def _apply_overrides(name: str, base: Endpoint | None, env: Mapping[str, str],
-                     problems: list[ConfigProblem]) -> Endpoint | None:
+def _apply_overrides(
+    name: str, base: Endpoint | None, env: Mapping[str, str], problems: list[ConfigProblem]
+) -> Endpoint | None:
     prefix = env_prefix(name)
     host = env.get(f"{prefix}_HOST")
     port_raw = env.get(f"{prefix}_PORT")

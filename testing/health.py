@@ -112,8 +112,7 @@ class HealthReport:
             names = ", ".join(s.name for s in broken)
             raise HealthCheckFailed(
                 f"{len(broken)} required service(s) present but broken: {names} "
-                f"(checked in {self.elapsed:.1f}s)\n"
-                + "\n".join(f"  - {s}" for s in broken)
+                f"(checked in {self.elapsed:.1f}s)\n" + "\n".join(f"  - {s}" for s in broken)
             )
         absent = self.by_status("absent")
         if absent:
@@ -121,24 +120,33 @@ class HealthReport:
             raise ServiceUnavailable(f"required service(s) not deployed: {names}: {absent[0].detail}")
 
 
-def _probe_once(req: ServiceRequirement, endpoint: Endpoint, timeout: float,
-                environ: Mapping[str, str]) -> ProbeResult:
+def _probe_once(req: ServiceRequirement, endpoint: Endpoint, timeout: float, environ: Mapping[str, str]) -> ProbeResult:
     kind = req.probe if req.probe != "auto" else endpoint.protocol
     if kind == "postgres":
-        return probe_postgres(endpoint.host, endpoint.port,
-                              user=environ.get("FLOE_POSTGRES_USER", "postgres"),
-                              password=environ.get("FLOE_POSTGRES_PASSWORD"),
-                              dbname=environ.get("FLOE_POSTGRES_DB", "postgres"), timeout=timeout)
+        return probe_postgres(
+            endpoint.host,
+            endpoint.port,
+            user=environ.get("FLOE_POSTGRES_USER", "postgres"),
+            password=environ.get("FLOE_POSTGRES_PASSWORD"),
+            dbname=environ.get("FLOE_POSTGRES_DB", "postgres"),
+            timeout=timeout,
+        )
     if kind == "http" and endpoint.protocol != "http":
-        endpoint = Endpoint(endpoint.name, endpoint.host, endpoint.port, "http", endpoint.path,
-                            endpoint.expect_status)
+        endpoint = Endpoint(endpoint.name, endpoint.host, endpoint.port, "http", endpoint.path, endpoint.expect_status)
     if kind == "tcp" and endpoint.protocol != "tcp":
         endpoint = Endpoint(endpoint.name, endpoint.host, endpoint.port, "tcp")
     return probe_endpoint(endpoint, timeout=timeout, body_contains=req.body_contains)
 
 
-def _check_one(req: ServiceRequirement, *, kube: KubeClient | None, deadline: float, probe_timeout: float,
-               interval: float, environ: Mapping[str, str]) -> ServiceHealth:
+def _check_one(
+    req: ServiceRequirement,
+    *,
+    kube: KubeClient | None,
+    deadline: float,
+    probe_timeout: float,
+    interval: float,
+    environ: Mapping[str, str],
+) -> ServiceHealth:
     start = time.monotonic()
     try:
         endpoint = get_endpoint(req.name, environ)
@@ -148,8 +156,12 @@ def _check_one(req: ServiceRequirement, *, kube: KubeClient | None, deadline: fl
         return ServiceHealth(req.name, "broken", f"bad endpoint description: {exc}", time.monotonic() - start)
     try:
         if kube is not None and req.check_pods and endpoint.pod_selector and endpoint.namespace:
-            kube.wait_pods_ready(endpoint.namespace, endpoint.pod_selector,
-                                 timeout=max(deadline - time.monotonic(), 0.1), interval=interval)
+            kube.wait_pods_ready(
+                endpoint.namespace,
+                endpoint.pod_selector,
+                timeout=max(deadline - time.monotonic(), 0.1),
+                interval=interval,
+            )
 
         def attempt() -> Check[ProbeResult]:
             left = max(deadline - time.monotonic(), 0.05)
@@ -157,16 +169,20 @@ def _check_one(req: ServiceRequirement, *, kube: KubeClient | None, deadline: fl
             return Check(result.ok, result)
 
         result = wait_for_condition(
-            attempt, timeout=max(deadline - time.monotonic(), 0.05), interval=interval,
+            attempt,
+            timeout=max(deadline - time.monotonic(), 0.05),
+            interval=interval,
             description=f"service {endpoint} to answer",
-            hint=(f"kubectl get pods -n {endpoint.namespace} -l {endpoint.pod_selector}"
-                  if endpoint.pod_selector else "check the service's pods and logs"),
+            hint=(
+                f"kubectl get pods -n {endpoint.namespace} -l {endpoint.pod_selector}"
+                if endpoint.pod_selector
+                else "check the service's pods and logs"
+            ),
         )
     except (WaitFailed, WaitTimeout) as exc:
         return ServiceHealth(req.name, "broken", str(exc), time.monotonic() - start, endpoint)
     except Exception as exc:  # an API error is a broken check, named, not a crash of the whole report
-        return ServiceHealth(req.name, "broken", f"{type(exc).__name__}: {exc}", time.monotonic() - start,
-                             endpoint)
+        return ServiceHealth(req.name, "broken", f"{type(exc).__name__}: {exc}", time.monotonic() - start, endpoint)
     detail = str(result) if result is not None else "ok"
     return ServiceHealth(req.name, "healthy", detail, time.monotonic() - start, endpoint)
 
@@ -193,14 +209,22 @@ def check_services(
         return HealthReport((), 0.0)
     deadline = start + timeout
     with ThreadPoolExecutor(max_workers=min(len(reqs), 32), thread_name_prefix="floe-health") as pool:
-        futures = [pool.submit(_check_one, r, kube=kube, deadline=deadline, probe_timeout=probe_timeout,
-                               interval=interval, environ=env) for r in reqs]
+        futures = [
+            pool.submit(
+                _check_one, r, kube=kube, deadline=deadline, probe_timeout=probe_timeout, interval=interval, environ=env
+            )
+            for r in reqs
+        ]
         results = tuple(f.result() for f in futures)
     return HealthReport(results, time.monotonic() - start)
 
 
-def kube_for(required: Iterable[str | ServiceRequirement], *, context: str | None = None,
-             environ: Mapping[str, str] | None = None) -> KubeClient | None:
+def kube_for(
+    required: Iterable[str | ServiceRequirement],
+    *,
+    context: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> KubeClient | None:
     """A client when some required endpoint has pods to check and a cluster answers; else None.
 
     Without a cluster (a developer's port-forward) the pod check is left out and only probes run.
@@ -221,8 +245,9 @@ def kube_for(required: Iterable[str | ServiceRequirement], *, context: str | Non
     return None if isinstance(status, PrerequisiteError) else status
 
 
-def probe_many(endpoints: Sequence[Endpoint], *, probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
-               concurrent: bool = True) -> list[ProbeResult]:
+def probe_many(
+    endpoints: Sequence[Endpoint], *, probe_timeout: float = DEFAULT_PROBE_TIMEOUT, concurrent: bool = True
+) -> list[ProbeResult]:
     """One probe of each endpoint, all at once (``concurrent=False``: one after another)."""
     if not concurrent:
         return [probe_endpoint(e, timeout=probe_timeout) for e in endpoints]

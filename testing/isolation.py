@@ -93,7 +93,7 @@ def sanitize_label_value(text: str) -> str:
     cleaned = re.sub(r"_+", "_", cleaned).strip("._-")
     if len(cleaned) > _LABEL_VALUE_MAX:
         digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        tail = cleaned[-(_LABEL_VALUE_MAX - 9):].lstrip("._-")
+        tail = cleaned[-(_LABEL_VALUE_MAX - 9) :].lstrip("._-")
         cleaned = f"{digest}-{tail}"
     return cleaned or "unknown"
 
@@ -187,8 +187,9 @@ def sweep_namespaces(
             reason = f"older than {max_age:.0f}s ({age:.0f}s) with no expiry"
         if not reason:
             continue
-        swept.append(SweptNamespace(meta.name, reason, age, labels.get(RUN_ID_LABEL, ""),
-                                    labels.get(TEST_ID_LABEL, "")))
+        swept.append(
+            SweptNamespace(meta.name, reason, age, labels.get(RUN_ID_LABEL, ""), labels.get(TEST_ID_LABEL, ""))
+        )
         if not dry_run:
             kube.delete_namespace(meta.name)
     return swept
@@ -212,8 +213,9 @@ class IsolatedNamespace:
 
     def create(self) -> str:
         self.name = new_namespace_name(self.prefix)
-        self.kube.create_namespace(self.name, namespace_labels(self.run_id, self.test_id),
-                                   annotations={NODEID_ANNOTATION: self.test_id})
+        self.kube.create_namespace(
+            self.name, namespace_labels(self.run_id, self.test_id), annotations={NODEID_ANNOTATION: self.test_id}
+        )
         return self.name
 
     def finish(self, *, failed: bool) -> list[str]:
@@ -228,9 +230,10 @@ class IsolatedNamespace:
             self.kube.label_namespace(self.name, {EXPIRES_AT_LABEL: str(expires)})
             self.kept = True
             when = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-            return [f"kept namespace {self.name} of failed test {self.test_id} until {when} "
-                    f"({EXPIRES_AT_LABEL}={expires}); inspect it with:"] + [
-                        f"  {c}" for c in debug_commands(self.name, self.context)]
+            return [
+                f"kept namespace {self.name} of failed test {self.test_id} until {when} "
+                f"({EXPIRES_AT_LABEL}={expires}); inspect it with:"
+            ] + [f"  {c}" for c in debug_commands(self.name, self.context)]
         self.kube.delete_namespace(self.name)
         self.kube.wait_namespace_gone(self.name, timeout=self.delete_timeout)
         return []

@@ -55,8 +55,7 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 class PodsFailed(WaitFailed):
     """Pods a wait depends on are broken; ``failures`` carry logs and events."""
 
-    def __init__(self, description: str, *, elapsed: float, failures: list[PodFailure],
-                 hint: str = "") -> None:
+    def __init__(self, description: str, *, elapsed: float, failures: list[PodFailure], hint: str = "") -> None:
         self.failures = failures
         reason = "\n" + "\n".join(f.report() for f in failures)
         super().__init__(description, elapsed=elapsed, reason=reason, hint=hint)
@@ -84,8 +83,15 @@ class PodsState:
 class KubeClient:
     """The handful of API operations the test library needs, with kubectl's vocabulary."""
 
-    def __init__(self, api_client: Any = None, *, core: Any = None, networking: Any = None,
-                 source: str = "", context: str | None = None) -> None:
+    def __init__(
+        self,
+        api_client: Any = None,
+        *,
+        core: Any = None,
+        networking: Any = None,
+        source: str = "",
+        context: str | None = None,
+    ) -> None:
         self.api_client = api_client
         self.core: Any = core if core is not None else k8s.CoreV1Api(api_client)
         self.networking: Any = networking if networking is not None else k8s.NetworkingV1Api(api_client)
@@ -130,8 +136,7 @@ class KubeClient:
     # --- pods -----------------------------------------------------------------------------------
 
     def list_pods(self, namespace: str, selector: str = "") -> list[Any]:
-        result = self.core.list_namespaced_pod(namespace, label_selector=selector,
-                                               _request_timeout=REQUEST_TIMEOUT)
+        result = self.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT)
         return list(result.items or [])
 
     def pods_state(self, namespace: str, selector: str = "") -> PodsState:
@@ -139,8 +144,15 @@ class KubeClient:
         failures = [f for p in pods for f in pod_failures(p)]
         return PodsState(namespace, selector, tuple(pods), tuple(failures))
 
-    def logs(self, pod: str, namespace: str, container: str | None = None, *,
-             tail: int = LOG_TAIL_LINES, previous: bool = False) -> str:
+    def logs(
+        self,
+        pod: str,
+        namespace: str,
+        container: str | None = None,
+        *,
+        tail: int = LOG_TAIL_LINES,
+        previous: bool = False,
+    ) -> str:
         """The last ``tail`` log lines ('' when the container has none or never started)."""
         kwargs: dict[str, Any] = {"tail_lines": tail, "_request_timeout": REQUEST_TIMEOUT}
         if container:
@@ -156,8 +168,9 @@ class KubeClient:
     def events(self, namespace: str, name: str, *, limit: int = EVENT_LIMIT) -> list[str]:
         """Recent events about object ``name``, oldest first, as ``Type Reason (xN): message``."""
         try:
-            result = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}",
-                                                     _request_timeout=REQUEST_TIMEOUT)
+            result = self.core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.name={name}", _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as exc:
             return [f"(events unavailable: {exc.status} {exc.reason})"]
         items = list(result.items or [])
@@ -185,8 +198,15 @@ class KubeClient:
         events = tuple(self.events(failure.namespace, failure.pod))
         return replace(failure, logs=logs, events=events)
 
-    def wait_pods_ready(self, namespace: str, selector: str, *, timeout: float = 300.0,
-                        interval: float = 2.0, clock: Clock = SYSTEM_CLOCK) -> PodsState:
+    def wait_pods_ready(
+        self,
+        namespace: str,
+        selector: str,
+        *,
+        timeout: float = 300.0,
+        interval: float = 2.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> PodsState:
         """Wait until every pod matching ``selector`` is Ready; fail at once on a broken pod."""
         description = f"pods {selector!r} in namespace {namespace} to be Ready"
         start = clock.monotonic()
@@ -200,19 +220,29 @@ class KubeClient:
 
         try:
             result = wait_for_condition(
-                check, timeout=timeout, interval=interval, description=description, fail_if=broken,
-                clock=clock, hint=f"kubectl describe pods -n {namespace} -l {selector}",
+                check,
+                timeout=timeout,
+                interval=interval,
+                description=description,
+                fail_if=broken,
+                clock=clock,
+                hint=f"kubectl describe pods -n {namespace} -l {selector}",
             )
         except WaitFailed:
             state = self.pods_state(namespace, selector)
             failures = [self.explain(f) for f in state.failures]
-            raise PodsFailed(description, elapsed=clock.monotonic() - start, failures=failures,
-                             hint=f"kubectl describe pods -n {namespace} -l {selector}") from None
+            raise PodsFailed(
+                description,
+                elapsed=clock.monotonic() - start,
+                failures=failures,
+                hint=f"kubectl describe pods -n {namespace} -l {selector}",
+            ) from None
         assert result is not None
         return result
 
-    def wait_pod_finished(self, name: str, namespace: str, *, timeout: float = 120.0,
-                          interval: float = 1.0, clock: Clock = SYSTEM_CLOCK) -> Any:
+    def wait_pod_finished(
+        self, name: str, namespace: str, *, timeout: float = 120.0, interval: float = 1.0, clock: Clock = SYSTEM_CLOCK
+    ) -> Any:
         """Wait until pod ``name`` is Succeeded or Failed (returns it); fail at once if it cannot start."""
         description = f"pod/{name} in namespace {namespace} to finish"
         start = clock.monotonic()
@@ -228,30 +258,38 @@ class KubeClient:
             return "pod cannot run" if pod_failures(pod) else None
 
         try:
-            return wait_for_condition(check, timeout=timeout, interval=interval, description=description,
-                                      fail_if=broken, clock=clock,
-                                      hint=f"kubectl describe pod {name} -n {namespace}")
+            return wait_for_condition(
+                check,
+                timeout=timeout,
+                interval=interval,
+                description=description,
+                fail_if=broken,
+                clock=clock,
+                hint=f"kubectl describe pod {name} -n {namespace}",
+            )
         except WaitFailed:
             pod = self.core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
             failures = [self.explain(f) for f in pod_failures(pod)]
-            raise PodsFailed(description, elapsed=clock.monotonic() - start, failures=failures,
-                             hint=f"kubectl describe pod {name} -n {namespace}") from None
+            raise PodsFailed(
+                description,
+                elapsed=clock.monotonic() - start,
+                failures=failures,
+                hint=f"kubectl describe pod {name} -n {namespace}",
+            ) from None
 
     def create_pod(self, namespace: str, body: Any) -> Any:
         return self.core.create_namespaced_pod(namespace, body, _request_timeout=REQUEST_TIMEOUT)
 
     def delete_pod(self, name: str, namespace: str) -> None:
         try:
-            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0,
-                                            _request_timeout=REQUEST_TIMEOUT)
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
     # --- namespaces -------------------------------------------------------------------------------
 
-    def create_namespace(self, name: str, labels: dict[str, str],
-                         annotations: dict[str, str] | None = None) -> Any:
+    def create_namespace(self, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> Any:
         body = k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels, annotations=annotations))
         return self.core.create_namespace(body, _request_timeout=REQUEST_TIMEOUT)
 
@@ -273,16 +311,16 @@ class KubeClient:
     def delete_namespace(self, name: str) -> bool:
         """Request deletion; False when it was already gone."""
         try:
-            self.core.delete_namespace(name, propagation_policy="Background",
-                                       _request_timeout=REQUEST_TIMEOUT)
+            self.core.delete_namespace(name, propagation_policy="Background", _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 return False
             raise
         return True
 
-    def wait_namespace_gone(self, name: str, *, timeout: float = 120.0, interval: float = 1.0,
-                            clock: Clock = SYSTEM_CLOCK) -> None:
+    def wait_namespace_gone(
+        self, name: str, *, timeout: float = 120.0, interval: float = 1.0, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         def check() -> Check[str]:
             ns = self.read_namespace(name)
             if ns is None:
@@ -290,16 +328,19 @@ class KubeClient:
             phase = ns.status.phase if ns.status is not None else "?"
             return Check(False, f"namespace {name} still {phase}")
 
-        wait_for_condition(check, timeout=timeout, interval=interval, clock=clock,
-                           description=f"namespace {name} to be deleted",
-                           hint=f"kubectl get all,pvc -n {name}; look for finalizers: "
-                                f"kubectl get namespace {name} -o yaml")
+        wait_for_condition(
+            check,
+            timeout=timeout,
+            interval=interval,
+            clock=clock,
+            description=f"namespace {name} to be deleted",
+            hint=f"kubectl get all,pvc -n {name}; look for finalizers: kubectl get namespace {name} -o yaml",
+        )
 
     # --- network policies -------------------------------------------------------------------------
 
     def create_network_policy(self, namespace: str, body: Any) -> Any:
-        return self.networking.create_namespaced_network_policy(namespace, body,
-                                                                _request_timeout=REQUEST_TIMEOUT)
+        return self.networking.create_namespaced_network_policy(namespace, body, _request_timeout=REQUEST_TIMEOUT)
 
 
 def iter_failures(pods: Iterable[Any]) -> list[PodFailure]:

@@ -87,13 +87,17 @@ def infra_rerun_args(reruns: int = 2) -> list[str]:
 
 HELP_CONTEXT = "kubeconfig context of the test cluster (default: current context; in a pod: in-cluster config)"
 HELP_PREFIX = "prefix of per-test namespaces, named <prefix>-<uuid8> (default: floe-it)"
-HELP_KEEP_FAILED = ("keep namespaces of failed tests with a TTL label and print kubectl commands to inspect "
-                    "them (default: on locally, off when FLOE_CI or CI is set)")
+HELP_KEEP_FAILED = (
+    "keep namespaces of failed tests with a TTL label and print kubectl commands to inspect "
+    "them (default: on locally, off when FLOE_CI or CI is set)"
+)
 HELP_KEEP_TTL = "seconds a kept failed namespace lives before the sweeper may delete it (default: 86400)"
 HELP_PROBE_TIMEOUT = "bound of one service probe, in seconds (default: 30)"
 HELP_HEALTH_TIMEOUT = "overall bound of a service health check, in seconds (default: 300)"
-HELP_SMOKE_GATE = ("before the first integration/e2e test, check the core services once and stop the run "
-                   "with one message if any is broken (default: true)")
+HELP_SMOKE_GATE = (
+    "before the first integration/e2e test, check the core services once and stop the run "
+    "with one message if any is broken (default: true)"
+)
 
 
 @dataclass(frozen=True)
@@ -134,11 +138,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if opt.kind == "bool":
             group.addoption(opt.cli, action="store_true", dest=dest, default=None, help=opt.help)
             negative = opt.cli.replace("--", "--no-", 1)
-            group.addoption(negative, action="store_false", dest=dest, default=None,
-                            help=f"opposite of {opt.cli}")
+            group.addoption(negative, action="store_false", dest=dest, default=None, help=f"opposite of {opt.cli}")
         elif opt.kind == "float":
-            group.addoption(opt.cli, action="store", dest=dest, type=float, default=None, metavar="SECONDS",
-                            help=opt.help)
+            group.addoption(
+                opt.cli, action="store", dest=dest, type=float, default=None, metavar="SECONDS", help=opt.help
+            )
         else:
             group.addoption(opt.cli, action="store", dest=dest, default=None, help=opt.help)
         parser.addini(_ini_name(opt), opt.help, type="string", default="")
@@ -295,8 +299,9 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = os.environ.get("FLOE_RUN_ID") or new_run_id()
     timeout = _apply_timeout_default(config)
     _apply_rerun_policy(config)
-    config.stash[SETTINGS_KEY] = _State(Settings(**values, ci=in_ci(), run_id=run_id, test_timeout=timeout,
-                                                 sources=sources))
+    config.stash[SETTINGS_KEY] = _State(
+        Settings(**values, ci=in_ci(), run_id=run_id, test_timeout=timeout, sources=sources)
+    )
     from testing.fixtures import namespaces, services
 
     for module in (services, namespaces):
@@ -343,7 +348,6 @@ def item_failed(item: pytest.Item) -> bool:
     return any(r.failed for r in reports.values())
 
 
-
 def node_failed(config: pytest.Config, nodeid: str) -> bool:
     """True when any test under ``nodeid`` (a class or module) has failed so far."""
     return nodeid in _state(config).failed_nodes
@@ -352,8 +356,13 @@ def node_failed(config: pytest.Config, nodeid: str) -> bool:
 # --- service health ---------------------------------------------------------------------------------
 
 
-def service_health(config: pytest.Config, names: Iterable[str], *, probe_timeout: float | None = None,
-                   health_timeout: float | None = None) -> list[ServiceHealth]:
+def service_health(
+    config: pytest.Config,
+    names: Iterable[str],
+    *,
+    probe_timeout: float | None = None,
+    health_timeout: float | None = None,
+) -> list[ServiceHealth]:
     """Health of ``names``, checked concurrently, each at most once per session (cached)."""
     from testing.health import check_services, kube_for
 
@@ -383,8 +392,10 @@ def enforce_health(healths: Iterable[ServiceHealth]) -> None:
         raise HealthCheckFailed("required service(s) present but broken:\n" + "\n".join(f"  - {h}" for h in broken))
     absent = [h for h in results if h.status == "absent"]
     if absent:
-        pytest.skip(f"required service(s) not deployed: {', '.join(h.name for h in absent)} "
-                    f"({absent[0].detail.split('. Next:')[0]})")
+        pytest.skip(
+            f"required service(s) not deployed: {', '.join(h.name for h in absent)} "
+            f"({absent[0].detail.split('. Next:')[0]})"
+        )
 
 
 def _smoke_gate(item: pytest.Item) -> None:
@@ -412,8 +423,10 @@ def _smoke_gate(item: pytest.Item) -> None:
     broken = [h for h in healths if h.status == "broken"]
     message = ""
     if broken:
-        message = (f"smoke gate: {len(broken)} core service(s) down: {', '.join(h.name for h in broken)}; "
-                   "stopping the run instead of failing every test")
+        message = (
+            f"smoke gate: {len(broken)} core service(s) down: {', '.join(h.name for h in broken)}; "
+            "stopping the run instead of failing every test"
+        )
     with state.lock:
         state.smoke_checked, state.smoke_failure = True, message
     if broken:
@@ -425,15 +438,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     __tracebackhide__ = True
     if SETTINGS_KEY not in item.config.stash:
         return
-    needs_platform = any(item.get_closest_marker(m) is not None for m in ("integration", "e2e",
-                                                                          "requires_services"))
+    needs_platform = any(item.get_closest_marker(m) is not None for m in ("integration", "e2e", "requires_services"))
     marker = item.get_closest_marker("requires_services")
     if needs_platform and os.environ.get("FLOE_SERVICES"):
         _smoke_gate(item)
     if marker is not None:
         names = [str(a) for a in marker.args]
-        healths = service_health(item.config, names, probe_timeout=resolve_setting(item, "probe_timeout"),
-                                 health_timeout=resolve_setting(item, "health_timeout"))
+        healths = service_health(
+            item.config,
+            names,
+            probe_timeout=resolve_setting(item, "probe_timeout"),
+            health_timeout=resolve_setting(item, "health_timeout"),
+        )
         enforce_health(healths)
 
 
@@ -455,4 +471,3 @@ def record_kept(config: pytest.Config, lines: list[str]) -> None:
     state = _state(config)
     with state.lock:
         state.kept.extend(lines)
-

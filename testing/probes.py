@@ -136,18 +136,17 @@ def probe_http(
             want_body = body_contains is not None or body_check is not None
             body = _read_body(response, start + timeout) if want_body else ""
     except httpx.ConnectTimeout:
-        return ProbeResult(url, False, f"no connection within {timeout:.1f}s", time.monotonic() - start,
-                           "tcp")
+        return ProbeResult(url, False, f"no connection within {timeout:.1f}s", time.monotonic() - start, "tcp")
     except httpx.ConnectError as exc:
         cause = exc.__cause__ or exc.__context__
-        detail = (_describe_os_error(cause, timeout) if isinstance(cause, OSError)
-                  else f"connect failed: {exc}")
+        detail = _describe_os_error(cause, timeout) if isinstance(cause, OSError) else f"connect failed: {exc}"
         if "refused" in str(exc).lower():
             detail = "connection refused (nothing listening on that port)"
         return ProbeResult(url, False, detail, time.monotonic() - start, "tcp")
     except httpx.TimeoutException:
-        return ProbeResult(url, False, f"connected but no HTTP answer within {timeout:.1f}s",
-                           time.monotonic() - start, "http")
+        return ProbeResult(
+            url, False, f"connected but no HTTP answer within {timeout:.1f}s", time.monotonic() - start, "http"
+        )
     except httpx.HTTPError as exc:
         return ProbeResult(url, False, f"{type(exc).__name__}: {exc}", time.monotonic() - start, "http")
     finally:
@@ -157,11 +156,11 @@ def probe_http(
     if status != expect_status:
         return ProbeResult(url, False, f"HTTP {status} (expected {expect_status})", elapsed, "http")
     if body_contains is not None and body_contains not in body:
-        return ProbeResult(url, False, f"HTTP {status} but body lacks {body_contains!r}: {body[:200]!r}",
-                           elapsed, "body")
+        return ProbeResult(
+            url, False, f"HTTP {status} but body lacks {body_contains!r}: {body[:200]!r}", elapsed, "body"
+        )
     if body_check is not None and not body_check(body):
-        return ProbeResult(url, False, f"HTTP {status} but body check failed: {body[:200]!r}", elapsed,
-                           "body")
+        return ProbeResult(url, False, f"HTTP {status} but body check failed: {body[:200]!r}", elapsed, "body")
     return ProbeResult(url, True, f"HTTP {status}", elapsed)
 
 
@@ -189,30 +188,36 @@ def probe_postgres(
     try:
         import psycopg
     except ImportError:
-        return ProbeResult(target, False, "psycopg is not installed (pip install 'psycopg[binary]')",
-                           0.0, "sql")
+        return ProbeResult(target, False, "psycopg is not installed (pip install 'psycopg[binary]')", 0.0, "sql")
     tcp = probe_tcp(host, port, timeout=timeout)
     if not tcp.ok:
         return ProbeResult(target, False, tcp.detail, time.monotonic() - start, tcp.hop)
     try:
-        with psycopg.connect(host=host, port=port, user=user, password=password, dbname=dbname,
-                             connect_timeout=max(1, int(timeout + 0.999))) as conn:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            dbname=dbname,
+            connect_timeout=max(1, int(timeout + 0.999)),
+        ) as conn:
             row = conn.execute("SELECT 1").fetchone()
     except psycopg.Error as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return ProbeResult(target, False, f"{type(exc).__name__}: {first_line}",
-                           time.monotonic() - start, "sql")
+        return ProbeResult(target, False, f"{type(exc).__name__}: {first_line}", time.monotonic() - start, "sql")
     if row != (1,):
         return ProbeResult(target, False, f"SELECT 1 returned {row!r}", time.monotonic() - start, "sql")
     return ProbeResult(target, True, "SELECT 1 answered", time.monotonic() - start)
 
 
-def probe_endpoint(endpoint: Endpoint, *, timeout: float = DEFAULT_PROBE_TIMEOUT,
-                   body_contains: str | None = None) -> ProbeResult:
+def probe_endpoint(
+    endpoint: Endpoint, *, timeout: float = DEFAULT_PROBE_TIMEOUT, body_contains: str | None = None
+) -> ProbeResult:
     """Probe an endpoint the way its protocol says (HTTP status/body, or TCP connect)."""
     if endpoint.protocol == "http":
-        return probe_http(endpoint.probe_url, timeout=timeout, expect_status=endpoint.expect_status,
-                          body_contains=body_contains)
+        return probe_http(
+            endpoint.probe_url, timeout=timeout, expect_status=endpoint.expect_status, body_contains=body_contains
+        )
     return probe_tcp(endpoint.host, endpoint.port, timeout=timeout)
 
 
@@ -238,9 +243,15 @@ def resolve_target(
         parts = urlsplit(name_or_url)
         host = parts.hostname or ""
         url_port = parts.port or (443 if parts.scheme == "https" else 80)
-        return Endpoint(name=host, host=host, port=port or url_port, protocol=protocol or "http",
-                        path=parts.path or "/", expect_status=expect_status or 200,
-                        url=name_or_url if protocol != "tcp" else "")
+        return Endpoint(
+            name=host,
+            host=host,
+            port=port or url_port,
+            protocol=protocol or "http",
+            path=parts.path or "/",
+            expect_status=expect_status or 200,
+            url=name_or_url if protocol != "tcp" else "",
+        )
     known = load_endpoints()
     if name_or_url in known:
         base = known[name_or_url]
@@ -248,18 +259,35 @@ def resolve_target(
         host = base.host
         eff_port = port or base.port
         eff_path = path or base.path
-        return Endpoint(name=base.name, host=host, port=eff_port, protocol=proto, path=eff_path,
-                        expect_status=expect_status or base.expect_status, service=base.service,
-                        namespace=base.namespace, pod_selector=base.pod_selector,
-                        url=(base.url if (proto == "http" and base.url and port is None and path is None)
-                             else (f"http://{host}:{eff_port}{eff_path}" if proto == "http" else "")))
+        return Endpoint(
+            name=base.name,
+            host=host,
+            port=eff_port,
+            protocol=proto,
+            path=eff_path,
+            expect_status=expect_status or base.expect_status,
+            service=base.service,
+            namespace=base.namespace,
+            pod_selector=base.pod_selector,
+            url=(
+                base.url
+                if (proto == "http" and base.url and port is None and path is None)
+                else (f"http://{host}:{eff_port}{eff_path}" if proto == "http" else "")
+            ),
+        )
     host, _, port_text = name_or_url.rpartition(":")
     if host and port_text.isdigit():
         proto = protocol or "http"
         eff_path = path or "/"
-        return Endpoint(name=name_or_url, host=host, port=int(port_text), protocol=proto, path=eff_path,
-                        expect_status=expect_status or 200,
-                        url=f"http://{host}:{port_text}{eff_path}" if proto == "http" else "")
+        return Endpoint(
+            name=name_or_url,
+            host=host,
+            port=int(port_text),
+            protocol=proto,
+            path=eff_path,
+            expect_status=expect_status or 200,
+            url=f"http://{host}:{port_text}{eff_path}" if proto == "http" else "",
+        )
     ns = namespace or os.environ.get("FLOE_PLATFORM_NAMESPACE", "")
     if port is None or not ns:
         missing = " and ".join(x for x, v in (("port", port), ("namespace", ns)) if not v)
@@ -270,9 +298,17 @@ def resolve_target(
     host = f"{name_or_url}.{ns}.svc.cluster.local"
     proto = protocol or "http"
     eff_path = path or "/"
-    return Endpoint(name=name_or_url, host=host, port=port, protocol=proto, path=eff_path,
-                    expect_status=expect_status or 200, service=name_or_url, namespace=ns,
-                    url=f"http://{host}:{port}{eff_path}" if proto == "http" else "")
+    return Endpoint(
+        name=name_or_url,
+        host=host,
+        port=port,
+        protocol=proto,
+        path=eff_path,
+        expect_status=expect_status or 200,
+        service=name_or_url,
+        namespace=ns,
+        url=f"http://{host}:{port}{eff_path}" if proto == "http" else "",
+    )
 
 
 def wait_for_service(
@@ -295,8 +331,9 @@ def wait_for_service(
     :class:`testing.errors.WaitTimeout` naming the target, the elapsed time and the last probe result
     (which hop failed and why).
     """
-    endpoint = resolve_target(name_or_url, namespace=namespace, port=port, protocol=protocol, path=path,
-                              expect_status=expect_status)
+    endpoint = resolve_target(
+        name_or_url, namespace=namespace, port=port, protocol=protocol, path=path, expect_status=expect_status
+    )
     start = clock.monotonic()
 
     def attempt() -> Check[ProbeResult]:
@@ -306,10 +343,13 @@ def wait_for_service(
 
     what = endpoint.probe_url if endpoint.protocol == "http" else f"tcp://{endpoint.host}:{endpoint.port}"
     result = wait_for_condition(
-        attempt, timeout=timeout, interval=interval, clock=clock,
+        attempt,
+        timeout=timeout,
+        interval=interval,
+        clock=clock,
         description=f"service {endpoint.name} to answer ({what})",
         hint="check the Service and its pods "
-             f"(kubectl get svc,endpoints,pods -n {endpoint.namespace or '<namespace>'})",
+        f"(kubectl get svc,endpoints,pods -n {endpoint.namespace or '<namespace>'})",
     )
     assert result is not None  # a successful Check always carries its ProbeResult
     return result

@@ -60,8 +60,16 @@ class _Runner:
     def __init__(self, go: str, env: Mapping[str, str], logfile: Path, log: Callable[[str], None]) -> None:
         self.go, self.env, self.logfile, self.log = go, dict(env), logfile, log
 
-    def __call__(self, args: Sequence[str], cwd: Path, *, what: str, mod_flags: bool = True,
-                 capture: bool = False, extra_env: Mapping[str, str] | None = None) -> str:
+    def __call__(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        *,
+        what: str,
+        mod_flags: bool = True,
+        capture: bool = False,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> str:
         env = {**self.env, **(extra_env or {})}
         if not mod_flags:  # `go get` / `go mod edit` refuse -mod=mod
             env.pop("GOFLAGS", None)
@@ -70,20 +78,33 @@ class _Runner:
             log.write(f"\n$ (cd {cwd} && {' '.join(argv)})\n")
             log.flush()
             try:
-                proc = subprocess.run(argv, cwd=cwd, env=env, text=True, timeout=STEP_TIMEOUT, check=False,
-                                      stdout=subprocess.PIPE if capture else log, stderr=log)
+                proc = subprocess.run(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    text=True,
+                    timeout=STEP_TIMEOUT,
+                    check=False,
+                    stdout=subprocess.PIPE if capture else log,
+                    stderr=log,
+                )
             except subprocess.TimeoutExpired as exc:
                 raise _error(f"{what}: still running after {STEP_TIMEOUT:.0f}s; see {self.logfile}") from exc
         if proc.returncode != 0:
             tail = self.logfile.read_text().splitlines()[-12:]
             hint = ""
             if any("403 Forbidden" in line or "404 Not Found" in line for line in tail):
-                hint = ("\n  The Go module proxy (GOPROXY) does not serve a module this build needs: "
-                        "point GOPROXY "
-                        "at one that does, or build from a local checkout of the upstream repository "
-                        "(--go-src).")
-            raise _error(f"{what} failed (exit {proc.returncode}); last lines of {self.logfile}:\n    "
-                         + "\n    ".join(tail) + hint)
+                hint = (
+                    "\n  The Go module proxy (GOPROXY) does not serve a module this build needs: "
+                    "point GOPROXY "
+                    "at one that does, or build from a local checkout of the upstream repository "
+                    "(--go-src)."
+                )
+            raise _error(
+                f"{what} failed (exit {proc.returncode}); last lines of {self.logfile}:\n    "
+                + "\n    ".join(tail)
+                + hint
+            )
         return proc.stdout or ""
 
 
@@ -94,12 +115,22 @@ def _commit_for(tool: str, version: str) -> tuple[str, str]:
         raise _error(
             f"tools/gobuild/{tool}/source.json records no commit for {data['module']} at {version} "
             "(the module has no version tags, so it is built by commit). Add the commit of upstream tag "
-            f"{version} there, or build from a local checkout: --tool {tool} --go-src <checkout>")
+            f"{version} there, or build from a local checkout: --tool {tool} --go-src <checkout>"
+        )
     return data["module"], commit
 
 
-def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | None, values: Mapping[str, str],
-          work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+def build(
+    spec: ToolSpec,
+    version: str,
+    out: Path,
+    *,
+    go: str,
+    go_src: Path | None,
+    values: Mapping[str, str],
+    work: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Build ``spec`` at ``version`` into ``out``; returns provenance (go version, timings, modules)."""
     recipe = spec.recipe
 
@@ -131,8 +162,13 @@ def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | No
         if go_src is not None:
             raise _error(f"{spec.name}: --go-src is not supported for `go install` recipes; drop it")
         # `go install module@version` builds with the module's own go.mod (GOFLAGS=-mod=mod is refused there).
-        run([go, "install", *flags, target], build_dir, what=f"go install {target}", mod_flags=False,
-            extra_env={"GOBIN": str(out)})
+        run(
+            [go, "install", *flags, target],
+            build_dir,
+            what=f"go install {target}",
+            mod_flags=False,
+            extra_env={"GOBIN": str(out)},
+        )
         record["module"] = target
     elif recipe.mode == "module":
         for item in (RECIPES / spec.name).iterdir():
@@ -144,8 +180,10 @@ def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | No
                 local = (go_src / recipe.repo_subdir).resolve()
                 if not (local / "go.mod").is_file():
                     raise _error(f"{spec.name}: --go-src {go_src} has no {recipe.repo_subdir}/go.mod")
-                edits += [f"-replace={recipe.by_commit}={local}",
-                          f"-require={recipe.by_commit}@{_pseudo_placeholder(recipe.by_commit)}"]
+                edits += [
+                    f"-replace={recipe.by_commit}={local}",
+                    f"-require={recipe.by_commit}@{_pseudo_placeholder(recipe.by_commit)}",
+                ]
                 record["go_src"] = str(go_src)
                 # The checkout's go.sum carries upstream's recorded hashes of its dependencies: Go verifies
                 # against them instead of asking the checksum database (which a mirror may not serve).
@@ -158,13 +196,21 @@ def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | No
         if edits:
             run([go, "mod", "edit", *edits], build_dir, what="go mod edit", mod_flags=False)
         if recipe.by_commit and go_src is None:
-            run([go, "get", f"{recipe.by_commit}@{record['commit']}"], build_dir,
-                what=f"go get {recipe.by_commit}@{record['commit']}", mod_flags=False)
-        run([go, "build", *flags, "-o", str(out / spec.binaries[0]), fill(recipe.package)], build_dir,
-            what=f"go build {fill(recipe.package)}")
+            run(
+                [go, "get", f"{recipe.by_commit}@{record['commit']}"],
+                build_dir,
+                what=f"go get {recipe.by_commit}@{record['commit']}",
+                mod_flags=False,
+            )
+        run(
+            [go, "build", *flags, "-o", str(out / spec.binaries[0]), fill(recipe.package)],
+            build_dir,
+            what=f"go build {fill(recipe.package)}",
+        )
         for module, rel, name in recipe.extra_files:
-            moddir = run([go, "list", "-m", "-f", "{{.Dir}}", module], build_dir, what=f"go list {module}",
-                         capture=True).strip()
+            moddir = run(
+                [go, "list", "-m", "-f", "{{.Dir}}", module], build_dir, what=f"go list {module}", capture=True
+            ).strip()
             try:
                 shutil.copy2(Path(moddir) / rel, out / name)
             except OSError as exc:
@@ -179,20 +225,31 @@ def build(spec: ToolSpec, version: str, out: Path, *, go: str, go_src: Path | No
             _module, commit = _commit_for(spec.name, version)
             record["commit"] = commit
             for directory, module in recipe.siblings:
-                info = json.loads(run(
-                    [go, "mod", "download", "-json", f"{module}@{commit}"], build_dir,
-                    what=f"go mod download {module}@{commit}", mod_flags=False, capture=True))
+                info = json.loads(
+                    run(
+                        [go, "mod", "download", "-json", f"{module}@{commit}"],
+                        build_dir,
+                        what=f"go mod download {module}@{commit}",
+                        mod_flags=False,
+                        capture=True,
+                    )
+                )
                 shutil.copytree(info["Dir"], build_dir / directory, symlinks=True)
         _make_writable(build_dir)
         module_dir = build_dir / recipe.siblings[0][0]
         for command in recipe.generate:
             argv = [go if part == "go" else part for part in command]
             run(argv, module_dir, what=" ".join(command))
-        run([go, "build", *flags, "-o", str(out / spec.binaries[0]), fill(recipe.package)], module_dir,
-            what=f"go build {fill(recipe.package)}")
+        run(
+            [go, "build", *flags, "-o", str(out / spec.binaries[0]), fill(recipe.package)],
+            module_dir,
+            what=f"go build {fill(recipe.package)}",
+        )
     record["build_seconds"] = round(time.monotonic() - started, 1)
     record["modcache_kb_added"] = max(0, _du_kb(modcache) - before)
-    log(f"{spec.name} {version}: built in {record['build_seconds']:.0f}s, module cache +"
-        f"{record['modcache_kb_added'] / 1024:.0f} MiB")
+    log(
+        f"{spec.name} {version}: built in {record['build_seconds']:.0f}s, module cache +"
+        f"{record['modcache_kb_added'] / 1024:.0f} MiB"
+    )
     shutil.rmtree(build_dir, ignore_errors=True)
     return record

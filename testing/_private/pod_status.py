@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Container waiting reasons that will not fix themselves: a wait ends at once when one is seen.
-WAITING_FAILURE_REASONS = frozenset({
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "CreateContainerConfigError",
-    "InvalidImageName",
-})
+WAITING_FAILURE_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "InvalidImageName",
+    }
+)
 #: Container termination reasons that mean the pod is broken.
 TERMINATED_FAILURE_REASONS = frozenset({"OOMKilled"})
 #: Pod-level reasons (``status.reason``) that mean the pod is gone for good.
@@ -91,14 +93,20 @@ def pod_failures(pod: Any) -> list[PodFailure]:
         terminated = state.terminated if state is not None else None
         if waiting is not None and (waiting.reason or "") in WAITING_FAILURE_REASONS:
             message = "; ".join(x for x in (waiting.message or "", last_text) if x)
-            failures.append(PodFailure(namespace, name, cs.name, waiting.reason, message,
-                                       cs.restart_count or 0))
+            failures.append(PodFailure(namespace, name, cs.name, waiting.reason, message, cs.restart_count or 0))
         elif terminated is not None and (terminated.reason or "") in TERMINATED_FAILURE_REASONS:
-            failures.append(PodFailure(namespace, name, cs.name, terminated.reason,
-                                       f"exit code {terminated.exit_code}", cs.restart_count or 0))
+            failures.append(
+                PodFailure(
+                    namespace,
+                    name,
+                    cs.name,
+                    terminated.reason,
+                    f"exit code {terminated.exit_code}",
+                    cs.restart_count or 0,
+                )
+            )
         elif last is not None and (last.reason or "") in TERMINATED_FAILURE_REASONS and not cs.ready:
-            failures.append(PodFailure(namespace, name, cs.name, last.reason, last_text,
-                                       cs.restart_count or 0))
+            failures.append(PodFailure(namespace, name, cs.name, last.reason, last_text, cs.restart_count or 0))
     return failures
 
 

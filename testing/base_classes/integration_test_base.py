@@ -57,12 +57,18 @@ class IntegrationTestBase:
                 reqs = [r for r in cls.required_services if isinstance(r, ServiceRequirement)]
                 if not reqs:
                     names = [str(r) for r in cls.required_services]
-                    enforce_health(service_health(config, names, probe_timeout=cls.probe_timeout,
-                                                  health_timeout=cls.infrastructure_timeout))
+                    enforce_health(
+                        service_health(
+                            config, names, probe_timeout=cls.probe_timeout, health_timeout=cls.infrastructure_timeout
+                        )
+                    )
                     return None
-        report = check_services(cls.required_services, kube=kube_for(cls.required_services),
-                                timeout=cls.infrastructure_timeout or DEFAULT_HEALTH_TIMEOUT,
-                                probe_timeout=cls.probe_timeout or DEFAULT_PROBE_TIMEOUT)
+        report = check_services(
+            cls.required_services,
+            kube=kube_for(cls.required_services),
+            timeout=cls.infrastructure_timeout or DEFAULT_HEALTH_TIMEOUT,
+            probe_timeout=cls.probe_timeout or DEFAULT_PROBE_TIMEOUT,
+        )
         from testing.plugin import enforce_health
 
         enforce_health(report.services)

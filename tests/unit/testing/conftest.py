@@ -19,7 +19,6 @@ from testing.polling import Check, wait_for_condition
 from testing.probes import probe_postgres
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     # pytester, for the plugin tests. Not ``pytest_plugins = ["pytester"]``: pytest rejects that in a
     # conftest below the rootdir ("Defining 'pytest_plugins' in a non-top-level conftest"), which would
