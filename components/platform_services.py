@@ -28,6 +28,9 @@ class PlatformServicesArgs:
     """Stack secrets that values refer to as ``{{secret:NAME}}``."""
     chart_cache_dir: Path | None = None
     """A folder of pre-fetched chart archives (``<name>-<version>.tgz``) used instead of the chart repo."""
+    require_cached_charts: bool = False
+    """Offline: every pinned chart must be in ``chart_cache_dir``; a missing one is an error up front
+    (naming it and the ``helm pull`` that provides it) instead of a fetch that hangs or fails late."""
     timeout_override_seconds: int | None = None
     """Readiness bound for every release instead of each service's own (default 600 s)."""
     stack: str = ""
@@ -122,4 +125,17 @@ def _validate(args: PlatformServicesArgs, enabled: Sequence[ServiceSpec]) -> Non
         problems.positive("timeout_override_seconds", args.timeout_override_seconds, maximum=3600)
     if args.chart_cache_dir is not None and not args.chart_cache_dir.is_dir():
         problems.add("chart_cache_dir", f"{args.chart_cache_dir} is not a folder")
+    elif args.require_cached_charts:
+        if args.chart_cache_dir is None:
+            problems.add("chart_cache_dir", "offline charts need a chart cache folder (setting chartCacheDir)")
+        else:
+            for service in enabled:
+                pin = service.chart.pinned
+                if pin and not (args.chart_cache_dir / f"{pin.name}-{pin.version}.tgz").is_file():
+                    problems.add(
+                        f"charts.{service.name}",
+                        f"chart {pin.name} {pin.version} is not in {args.chart_cache_dir}; provide it with "
+                        f"`helm pull {pin.name} --repo {pin.repo} --version {pin.version} -d {args.chart_cache_dir}` "
+                        "on a machine that reaches the repository, or disable the service",
+                    )
     problems.raise_if_any()

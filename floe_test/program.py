@@ -122,6 +122,7 @@ def build_stack(
                 versions=plan.versions,
                 secrets=secrets,
                 chart_cache_dir=s.chart_cache_dir,
+                require_cached_charts=s.offline_charts,
                 timeout_override_seconds=s.services_timeout_seconds,
                 stack=s.stack,
             ),

@@ -38,6 +38,7 @@ KEYS: dict[str, str] = {
     "namespacePrefix": "prefix of the run namespace (default floe-test)",
     "testImage": "use this test-runner image as it is instead of building one",
     "chartCacheDir": "folder of pre-fetched chart archives <name>-<version>.tgz (offline use)",
+    "offlineCharts": "every pinned chart must come from chartCacheDir (default false); missing ones are named",
     "jobDeadlineSeconds": "activeDeadlineSeconds of the test Job (default: the profile's, 3600)",
     "ci": "a CI run (default false): no kept namespaces, a missing cluster fails, infra-only reruns (--reruns 2)",
 }
@@ -61,6 +62,7 @@ class StackSettings:
     namespace_prefix: str = "floe-test"
     test_image: str | None = None
     chart_cache_dir: Path | None = None
+    offline_charts: bool = False
     job_deadline_seconds: int | None = None
     ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -165,6 +167,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         namespace_prefix=values.get("namespacePrefix", "floe-test"),
         test_image=values.get("testImage") or None,
         chart_cache_dir=(REPO_ROOT / chart_cache) if chart_cache else None,
+        offline_charts=boolean("offlineCharts", False),
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
         ci=boolean("ci", False),
     )

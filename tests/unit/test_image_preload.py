@@ -83,3 +83,44 @@ def test_platform_services_name_missing_secrets():
     profile = load_profile("integration", versions)
     with pytest.raises(ConfigError, match="dagsterDbPassword, postgresPassword"):
         PlatformServices("p", PlatformServicesArgs(services=profile.services, versions=versions, secrets={}))
+
+
+def test_offline_stack_names_every_missing_chart_and_how_to_get_it(tmp_path):
+    from floe_test.cli import main
+
+    cache = tmp_path / "charts"
+    cache.mkdir()
+    (cache / "dagster-1.13.24.tgz").write_bytes(b"cached")
+    args = [
+        "render",
+        "e2e",
+        "--out",
+        str(tmp_path / "out"),
+        "--set",
+        "offlineCharts=true",
+        "--set",
+        f"chartCacheDir={cache}",
+    ]
+    from floe_test.render import render
+
+    with pytest.raises(ConfigError) as info:
+        render("e2e", tmp_path / "out", overrides={"offlineCharts": "true", "chartCacheDir": str(cache)})
+    message = str(info.value)
+    assert "charts.polaris: chart polaris 1.7.0 is not in" in message
+    assert "helm pull polaris --repo https://downloads.apache.org/polaris/helm-chart --version 1.7.0" in message
+    assert "charts.dagster" not in message
+    assert "charts.postgresql" not in message  # our own charts are always local
+    assert main(args) == 2
+
+
+def test_offline_stack_with_services_disabled_needs_no_chart(tmp_path):
+    from floe_test.render import render
+
+    cache = tmp_path / "charts"
+    cache.mkdir()
+    summary = render(
+        "integration",
+        tmp_path / "out",
+        overrides={"offlineCharts": "true", "chartCacheDir": str(cache), "servicesEnabled": "false"},
+    )
+    assert summary["releases"] == []
