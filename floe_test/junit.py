@@ -91,7 +91,8 @@ def case_id(classname: str | None, name: str | None) -> str:
 
 
 def _suites(xml: JUnitXml) -> Iterable[Any]:
-    return xml._elem.iter("testsuite")
+    suites: Iterable[Any] = xml._elem.iter("testsuite")
+    return suites
 
 
 def merge(paths: Sequence[str | os.PathLike[str]]) -> JUnitXml:
