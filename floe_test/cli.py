@@ -74,8 +74,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             adopt=args.adopt,
             run_id=args.run_id,
             ci=args.ci,
+            perf_history=Path(args.perf_history) if args.perf_history else None,
+            perf_thresholds=Path(args.perf_thresholds) if args.perf_thresholds else None,
+            perf_strict=args.perf_strict,
         )
     )
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from floe_test.collect_cli import collect_command
+
+    return collect_command(args)
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from floe_test.collect_cli import perf_command
+
+    return perf_command(args)
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
@@ -116,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("templates", "regenerate templates/test-job.yaml from the TestJob component", cmd_templates),
         ("doctor", "check Docker, tools, inotify limits and disk before a cluster run", cmd_doctor),
         ("run", "bring a stack up, run the test Job, collect results, destroy", cmd_run),
+        ("collect", "collect results, logs, events and a summary of a run from its cluster", cmd_collect),
+        ("perf", "performance history: report (Markdown + PNG trend chart) or compare a run", cmd_perf),
         ("cleanup", "destroy both stacks and this project's leftover kind clusters", cmd_cleanup),
         ("sweep", "delete leftover test namespaces of crashed runs (by label and age)", cmd_sweep),
         ("tools", "install or show the pinned toolchain (kind, kubectl, helm, pulumi, plugins)", cmd_tools),
@@ -151,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CI") == "true",
         help="CI run: infra-only reruns, no kept namespaces (default: on when CI=true)",
     )
+    for p in (run, parsers["perf"]):
+        p.add_argument("--perf-history", help="history of past runs, JSON lines (default: .state/perf/<stack>.jsonl)")
+        p.add_argument("--perf-thresholds", help="thresholds YAML (default: testing/perf-thresholds.yaml)")
+    run.add_argument("--perf-strict", action="store_true", help="exit 1 when a test regressed against the baseline")
+    from floe_test.collect_cli import add_collect_arguments, add_perf_arguments
+
+    add_collect_arguments(parsers["collect"])
+    add_perf_arguments(parsers["perf"])
     sweep = parsers["sweep"]
     sweep.add_argument("--max-age-hours", type=float, default=2.0, help="only namespaces older than this")
     sweep.add_argument("--dry-run", action="store_true", help="list, do not delete")

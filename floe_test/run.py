@@ -11,14 +11,16 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
 from floe_test.paths import REPO_ROOT, STATE_DIR
+from floe_test.report import append_history
 from testing.errors import InfraError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
@@ -34,6 +36,9 @@ class RunOptions:
     adopt: bool = False
     run_id: str | None = None
     ci: bool = False
+    perf_history: Path | None = None
+    perf_thresholds: Path | None = None
+    perf_strict: bool = False
 
 
 def log(message: str) -> None:
@@ -68,10 +73,6 @@ def pulumi_environment() -> dict[str, str]:
     return env
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def select_stack(stack_name: str, env: dict[str, str]) -> Any:
     from pulumi import automation as auto
 
@@ -80,67 +81,190 @@ def select_stack(stack_name: str, env: dict[str, str]) -> Any:
     return auto.create_or_select_stack(stack_name=stack_name, work_dir=str(REPO_ROOT), opts=opts)
 
 
+#: How long a failed run's namespace (Job, pod, results volume) is kept for debugging.
+KEEP_FAILED_TTL_SECONDS = 3600
+#: Types whose resources are detached from the stack on failure, so ``destroy`` leaves them in the cluster.
+KEPT_TYPES = ("floe:testinfra:TestNamespace", "floe:testinfra:TestJob")
+
+
+def run_target(settings: Any, run_id: str) -> Target:
+    """Every name of a run, from the stack settings (never from stack outputs a failed up may not write)."""
+    from floe_test.profiles import load_profile
+    from floe_test.program import HELPER_IMAGE_KEY
+    from floe_test.versions import load_versions
+
+    versions = load_versions()
+    profile = load_profile(settings.profile, versions)
+    return Target(
+        cluster=settings.cluster_name,
+        namespace=f"{settings.namespace_prefix}-{run_id}",
+        platform_namespace=profile.platform_namespace,
+        job="test-runner",
+        helper_image=versions.images[HELPER_IMAGE_KEY].ref,
+    )
+
+
+def detach_kept_resources(deployment: dict[str, Any], types: Sequence[str] = KEPT_TYPES) -> list[str]:
+    """Remove the run's namespace and Job (and their children) from a stack export; return their URNs."""
+    resources = deployment.get("resources") or []
+    removed = {r["urn"] for r in resources if r.get("type") in types}
+    changed = True
+    while changed:
+        before = len(removed)
+        removed |= {r["urn"] for r in resources if r.get("parent") in removed}
+        changed = len(removed) != before
+    deployment["resources"] = [r for r in resources if r["urn"] not in removed]
+    return sorted(removed)
+
+
+def keep_failed_run(stack: Any, target: Target, *, ttl: int = KEEP_FAILED_TTL_SECONDS, api: Any = None) -> list[str]:
+    """Take the failed run's namespace and Job out of the stack (``destroy`` leaves them) and give it a TTL."""
+    from testing.isolation import EXPIRES_AT_LABEL, TEST_ID_LABEL
+
+    exported = stack.export_stack()
+    deployment = dict(exported.deployment or {})
+    removed = detach_kept_resources(deployment)
+    if removed:
+        exported.deployment = deployment
+        stack.import_stack(exported)
+    expires = int(time.time()) + ttl
+    core = api.core if api is not None else ClusterApi.for_kind(target.cluster).core
+    core.patch_namespace(
+        target.namespace,
+        {"metadata": {"labels": {EXPIRES_AT_LABEL: str(expires), TEST_ID_LABEL: "kept-failed-run"}}},
+        _request_timeout=(5.0, 30.0),
+    )
+    return removed
+
+
+def print_debug_commands(target: Target) -> None:
+    log(f"debug the failed run in namespace {target.namespace} (kept for {KEEP_FAILED_TTL_SECONDS}s):")
+    for command in debug_commands(target):
+        print(f"    {command}", file=sys.stderr, flush=True)
+
+
+class _Interrupts:
+    """SIGTERM becomes KeyboardInterrupt once; while cleaning up, further signals are reported, not obeyed."""
+
+    def __init__(self) -> None:
+        self.cleaning = False
+        self.previous: dict[int, Any] = {}
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.cleaning:
+            log(f"signal {signum} received during clean-up: finishing collect/destroy first")
+            return
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __enter__(self) -> _Interrupts:
+        self.previous = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGTERM,)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self.previous.items():
+            signal.signal(sig, old)
+
+
 def run(options: RunOptions) -> int:
-    from floe_test.collect import collect, wait_for_job
     from floe_test.doctor import diagnose, report
     from floe_test.settings import KNOWN_STACKS, parse_settings, read_stack_file
 
     if options.stack not in KNOWN_STACKS:
         read_stack_file(options.stack)  # raises the "unknown stack" error naming the known ones
     settings = parse_settings(options.stack, read_stack_file(options.stack))
-    with phase("preflight"):
-        if not report(diagnose(options.stack)):
-            log("preflight failed: nothing was created")
-            return EXIT_INFRA
     run_id = options.run_id or new_run_id()
-    env = pulumi_environment()
-    stack = select_stack(options.stack, env)
-    from pulumi import automation as auto
+    target = run_target(settings, run_id)
+    history = options.perf_history or STATE_DIR / "perf" / f"{options.stack}.jsonl"
+    with _Interrupts() as interrupts:
+        try:
+            with phase("preflight"):
+                if not report(diagnose(options.stack)):
+                    log("preflight failed: nothing was created")
+                    return EXIT_INFRA
+        except KeyboardInterrupt as exc:
+            log(f"interrupted during preflight ({exc or 'Ctrl-C'}): nothing was created, nothing to destroy")
+            return EXIT_INFRA
+        env = pulumi_environment()
+        stack = select_stack(options.stack, env)
+        from pulumi import automation as auto
 
-    stack.set_config("floe-testinfra:runId", auto.ConfigValue(run_id))
-    stack.set_config("floe-testinfra:ci", auto.ConfigValue("true" if options.ci else "false"))
-    if options.adopt:
-        stack.set_config("floe-testinfra:clusterMode", auto.ConfigValue("adopt"))
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,)}
-    job_state: str | None = None
-    reason = ""
-    namespace = f"{settings.namespace_prefix}-{run_id}"
-    try:
-        with phase(f"up (stack {options.stack}, run {run_id})"):
-            stack.up(on_output=lambda line: print(line, file=sys.stderr, end=""))
-        with phase(f"wait for job/test-runner in namespace {namespace}"):
-            job_state = wait_for_job(settings.cluster_name, namespace, "test-runner")
-    except KeyboardInterrupt as exc:
-        reason = f"interrupted ({exc or 'Ctrl-C'})"
-    except InfraError as exc:
-        reason = str(exc)
-    except Exception as exc:  # Automation API CommandError and friends: recorded, then cleaned up
-        reason = f"{type(exc).__name__}: {str(exc)[-2000:]}"
-    finally:
-        with phase(f"collect into {options.out}"):
-            try:
-                collect(settings.cluster_name, namespace, options.out, job_state=job_state, reason=reason)
-            except Exception as exc:  # collection must never prevent the destroy below
-                log(f"collection incomplete: {exc}")
-        keep = options.keep_cluster or (options.keep_on_failure and exit_code_for(job_state) != EXIT_PASSED)
-        if keep:
-            log(
-                f"keeping the cluster: inspect with `kubectl --context kind-{settings.cluster_name} -n {namespace} "
-                "get all`; remove with `make test-k8s-cleanup`"
-            )
-        else:
-            with phase("destroy"):
+        job_state: str | None = None
+        reason = ""
+        collection: Any = None
+        try:
+            stack.set_config("floe-testinfra:runId", auto.ConfigValue(run_id))
+            stack.set_config("floe-testinfra:ci", auto.ConfigValue("true" if options.ci else "false"))
+            if options.adopt:
+                stack.set_config("floe-testinfra:clusterMode", auto.ConfigValue("adopt"))
+            with phase(f"up (stack {options.stack}, run {run_id})"):
+                stack.up(on_output=lambda line: print(line, file=sys.stderr, end=""))
+            with phase(f"wait for job/{target.job} in namespace {target.namespace}"):
+                job_state = wait_for_job(target.cluster, target.namespace, target.job)
+        except KeyboardInterrupt as exc:
+            reason = f"interrupted ({exc or 'Ctrl-C'})"
+        except InfraError as exc:
+            reason = str(exc)
+        except Exception as exc:  # Automation API CommandError and friends: recorded, then cleaned up
+            reason = f"{type(exc).__name__}: {str(exc)[-2000:]}"
+        finally:
+            # From here on a second Ctrl-C/SIGTERM must not skip the destroy.
+            interrupts.cleaning = True
+            with phase(f"collect into {options.out}"):
                 try:
-                    stack.destroy(on_output=lambda line: print(line, file=sys.stderr, end=""))
-                except Exception as exc:
-                    log(f"destroy failed: {exc}; run `make test-k8s-cleanup`")
-                    reason = reason or f"destroy failed: {exc}"
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+                    collection = collect(
+                        target.cluster,
+                        target.namespace,
+                        options.out,
+                        job_state=job_state,
+                        reason=reason,
+                        target=target,
+                        perf_history=history,
+                        perf_thresholds=options.perf_thresholds,
+                    )
+                    job_state = collection.job_state
+                except BaseException as exc:  # collection must never prevent the destroy below
+                    log(f"collection incomplete: {type(exc).__name__}: {exc}")
+                    reason = reason or f"collection interrupted: {exc}"
+            code = exit_code_for(job_state) if job_state else EXIT_INFRA
+            failed = code != EXIT_PASSED
+            keep = options.keep_cluster or (options.keep_on_failure and failed)
+            if failed and job_state:
+                print_debug_commands(target)
+            if keep:
+                log(
+                    f"keeping the cluster: `kubectl --context {target.kube_context} -n {target.namespace} get all`; "
+                    "remove it with `make test-k8s-cleanup`"
+                )
+            else:
+                if failed and job_state:
+                    try:
+                        kept = keep_failed_run(stack, target)
+                        log(
+                            f"kept namespace {target.namespace} (Job and results) outside the stack: {len(kept)} "
+                            f"resource(s); the sweeper deletes it after {KEEP_FAILED_TTL_SECONDS}s"
+                        )
+                    except BaseException as exc:
+                        log(f"could not keep namespace {target.namespace}: {exc}")
+                with phase("destroy"):
+                    try:
+                        stack.destroy(on_output=lambda line: print(line, file=sys.stderr, end=""))
+                    except BaseException as exc:
+                        log(f"destroy failed: {exc}; run `make test-k8s-cleanup`")
+                        reason = reason or f"destroy failed: {exc}"
+    if collection is not None and collection.perf:
+        try:
+            append_history(collection.perf, history)
+        except OSError as exc:
+            log(f"perf history {history} not updated: {exc}")
+        if collection.regressions:
+            log(f"{len(collection.regressions)} perf regression(s), see {options.out / 'summary.md'}")
+            if options.perf_strict and code == EXIT_PASSED:
+                log("--perf-strict: failing the run because of the perf regressions")
+                code = EXIT_FAILED
     if reason:
         log(f"infrastructure problem: {reason}")
-        return EXIT_INFRA if job_state is None else exit_code_for(job_state)
-    return exit_code_for(job_state)
+    log(f"summary: {options.out / 'summary.md'}; exit code {code}")
+    return code
 
 
 def cleanup() -> int:
