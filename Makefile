@@ -20,6 +20,7 @@ export PULUMI_SKIP_UPDATE_CHECK := true
 export PATH := $(CURDIR)/bin:$(PATH)
 
 .PHONY: help setup test lint templates render benchmarks test-k8s test-e2e test-k8s-cleanup doctor tools
+.PHONY: host-prep node-image
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,3 +72,9 @@ test-e2e: setup ## E2E run in a 3-node Kind cluster with the full platform
 
 test-k8s-cleanup: setup ## Destroy both stacks and this project's leftover clusters and namespaces
 	$(FLOE_TEST) cleanup
+
+host-prep: setup ## Prepare Docker for kind on this host, only what is detected missing (root; docs/guides/air-gapped.md)
+	$(PY) -m floe_test.airgap host-prep
+
+node-image: setup ## Build the Kind node image for the pinned Kubernetes from Debian packages and Go modules (cached)
+	$(PY) -m floe_test.airgap node-image
