@@ -581,23 +581,37 @@ class Collector:
                     )
 
     def _reader_log(self, name: str) -> str:
-        from testing._private.pod_status import pod_failures
+        from testing._private.pod_status import WAITING_FAILURE_REASONS, pod_failures, pod_summary
 
         assert self.api is not None
         t = self.result.target
         core = self.api.core
+        cannot_start = WAITING_FAILURE_REASONS | {"ErrImageNeverPull"}
 
-        def check() -> Check[Any]:
+        class Seen:
+            def __init__(self, pod: Any) -> None:
+                self.pod = pod
+
+            def __str__(self) -> str:
+                return str(pod_summary(self.pod))
+
+        def check() -> Check[Seen]:
             pod = core.read_namespaced_pod(name, t.namespace, _request_timeout=REQUEST_TIMEOUT)
             phase = pod.status.phase if pod.status is not None else None
-            return Check(phase in ("Succeeded", "Failed"), pod)
+            return Check(phase in ("Succeeded", "Failed"), Seen(pod))
 
-        def broken(pod: Any) -> str | None:
-            failures = pod_failures(pod) if pod is not None else []
-            return "; ".join(f.headline() for f in failures) or None
+        def broken(seen: Seen | None) -> str | None:
+            if seen is None or seen.pod.status is None:
+                return None
+            reasons = [f.headline() for f in pod_failures(seen.pod)]
+            for cs in seen.pod.status.container_statuses or []:
+                waiting = cs.state.waiting if cs.state is not None else None
+                if waiting is not None and waiting.reason in cannot_start and not reasons:
+                    reasons.append(f"container {cs.name}: {waiting.reason}: {waiting.message or ''}".rstrip(": "))
+            return "; ".join(reasons) or None
 
         extra = {"clock": self.clock} if self.clock is not None else {}
-        pod = wait_for_condition(
+        seen = wait_for_condition(
             check,
             timeout=self.reader_timeout,
             interval=self.poll_interval,
@@ -607,6 +621,7 @@ class Collector:
             "preloaded on the nodes?",
             **extra,
         )
+        pod = seen.pod if seen is not None else None
         log = str(core.read_namespaced_pod_log(name, t.namespace, container="reader", _request_timeout=REQUEST_TIMEOUT))
         if pod is not None and pod.status.phase == "Failed":
             raise WaitFailed(
