@@ -1,0 +1,254 @@
+"""floe-test run end to end with the Automation API stack faked at its boundary: phases, signals, exit codes.
+
+A real SIGTERM is sent to this process in the phase under test; the run must still collect (when it
+got that far), destroy, restore the signal handler and leave no temporary files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import floe_test.run as run_module
+from floe_test import doctor
+from floe_test.collect import Collection
+from floe_test.run import EXIT_FAILED, EXIT_INFRA, EXIT_PASSED, RunOptions, detach_kept_resources, run
+from tests.unit.collect_fakes import FakeCore
+
+
+def sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass
+class Deployment:
+    version: int = 3
+    deployment: dict[str, Any] = field(default_factory=dict)
+
+
+def state_resources() -> list[dict[str, Any]]:
+    return [
+        {"urn": "urn:stack", "type": "pulumi:pulumi:Stack"},
+        {"urn": "urn:cluster", "type": "floe:testinfra:KindCluster", "parent": "urn:stack"},
+        {"urn": "urn:run", "type": "floe:testinfra:TestNamespace", "parent": "urn:stack"},
+        {"urn": "urn:run-ns", "type": "kubernetes:core/v1:Namespace", "parent": "urn:run"},
+        {"urn": "urn:tests", "type": "floe:testinfra:TestJob", "parent": "urn:stack"},
+        {"urn": "urn:tests-job", "type": "kubernetes:batch/v1:Job", "parent": "urn:tests"},
+        {"urn": "urn:tests-pvc", "type": "kubernetes:core/v1:PersistentVolumeClaim", "parent": "urn:tests"},
+    ]
+
+
+@dataclass
+class FakeStack:
+    """The Automation API Stack's surface that run() uses."""
+
+    up_hook: Any = None
+    calls: list[str] = field(default_factory=list)
+    config: dict[str, str] = field(default_factory=dict)
+    imported: Deployment | None = None
+
+    def set_config(self, key: str, value: Any) -> None:
+        self.config[key] = value.value
+
+    def up(self, on_output: Any = None) -> None:
+        self.calls.append("up")
+        if self.up_hook:
+            self.up_hook()
+
+    def destroy(self, on_output: Any = None) -> None:
+        self.calls.append("destroy")
+
+    def export_stack(self) -> Deployment:
+        self.calls.append("export")
+        return Deployment(deployment={"resources": state_resources()})
+
+    def import_stack(self, state: Deployment) -> None:
+        self.calls.append("import")
+        self.imported = state
+
+
+@dataclass
+class Harness:
+    stack: FakeStack
+    core: FakeCore
+    tmp: Path
+    out: Path
+    job_state: str | None = "Complete"
+    wait_hook: Any = None
+    collect_hook: Any = None
+    diagnose_hook: Any = None
+    regressions: list[dict[str, Any]] = field(default_factory=list)
+    selected: int = 0
+
+
+@pytest.fixture
+def harness(tmp_path, monkeypatch) -> Harness:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    h = Harness(FakeStack(), FakeCore(), tmp, tmp_path / "out")
+
+    def diagnose(stack: str) -> list[doctor.Check]:
+        if h.diagnose_hook:
+            h.diagnose_hook()
+        return [doctor.Check("docker", True, "engine running")]
+
+    def select(stack: str, env: dict[str, str]) -> FakeStack:
+        h.selected += 1
+        return h.stack
+
+    def wait(cluster: str, namespace: str, job: str) -> str | None:
+        if h.wait_hook:
+            h.wait_hook()
+        return h.job_state
+
+    def collect(cluster: str, namespace: str, out: Path, *, job_state: str | None, target: Any, **_: Any) -> Collection:
+        h.stack.calls.append("collect")
+        if h.collect_hook:
+            h.collect_hook()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.md").write_text("summary\n")
+        result = Collection(target, out, job_state, "")
+        result.perf = {"run_id": "r1", "tests": {"t::a": {"call": 1.0, "outcome": "passed"}}, "resources": {}}
+        result.regressions = h.regressions
+        return result
+
+    class FakeApi:
+        core = h.core
+
+    monkeypatch.setattr(doctor, "diagnose", diagnose)
+    monkeypatch.setattr(run_module, "select_stack", select)
+    monkeypatch.setattr(run_module, "pulumi_environment", dict)
+    monkeypatch.setattr(run_module, "wait_for_job", wait)
+    monkeypatch.setattr(run_module, "collect", collect)
+    monkeypatch.setattr(run_module.ClusterApi, "for_kind", classmethod(lambda cls, cluster: FakeApi()))
+    return h
+
+
+def options(h: Harness, **kwargs: Any) -> RunOptions:
+    return RunOptions(stack="integration", out=h.out, run_id="r1", perf_history=h.tmp.parent / "history.jsonl",
+                      **kwargs)
+
+
+def assert_clean(h: Harness) -> None:
+    assert list(h.tmp.iterdir()) == [], "temporary files left behind"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+    assert not isinstance(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), run_module._Interrupts)
+
+
+@pytest.mark.parametrize(
+    ("state", "code"), [("Complete", EXIT_PASSED), ("Failed", EXIT_FAILED), (None, EXIT_INFRA)],
+    ids=["passed-0", "tests-failed-1", "never-finished-2"],
+)
+def test_exit_code_is_the_tests_result_and_everything_is_destroyed(harness, state, code):
+    harness.job_state = state
+    assert run(options(harness)) == code
+    assert harness.stack.calls[-1] == "destroy"
+    assert harness.stack.calls.index("collect") < harness.stack.calls.index("destroy")
+    assert harness.stack.config["floe-testinfra:runId"] == "r1"
+    assert_clean(harness)
+
+
+def test_failed_run_keeps_its_namespace_outside_the_stack_with_a_ttl_and_prints_debug_commands(harness, capsys):
+    harness.job_state = "Failed"
+    assert run(options(harness)) == EXIT_FAILED
+    assert harness.stack.calls == ["up", "collect", "export", "import", "destroy"]
+    left = {r["urn"] for r in harness.stack.imported.deployment["resources"]}
+    assert left == {"urn:stack", "urn:cluster"}
+    (namespace, body), = harness.core.patched
+    assert namespace == "floe-test-r1"
+    assert "floe.dev/expires-at" in body["metadata"]["labels"]
+    err = capsys.readouterr().err
+    for command in ("logs job/test-runner", "exec", "get events", "top nodes"):
+        assert command in err
+
+
+def test_passed_run_is_not_detached(harness):
+    assert run(options(harness)) == EXIT_PASSED
+    assert "export" not in harness.stack.calls and not harness.core.patched
+
+
+@pytest.mark.parametrize(
+    ("flags", "state", "destroyed"),
+    [({"keep_on_failure": True}, "Failed", False), ({"keep_on_failure": True}, "Complete", True),
+     ({"keep_cluster": True}, "Complete", False)],
+    ids=["keep-on-failure-failed", "keep-on-failure-passed", "keep-cluster"],
+)
+def test_keep_flags(harness, flags, state, destroyed):
+    harness.job_state = state
+    run(options(harness, **flags))
+    assert ("destroy" in harness.stack.calls) is destroyed
+
+
+def test_up_failing_half_way_is_an_infrastructure_error_and_still_destroys(harness, capsys):
+    def fail() -> None:
+        raise RuntimeError("CommandError: helm release dagster: timed out waiting for the condition")
+
+    harness.stack.up_hook = fail
+    assert run(options(harness)) == EXIT_INFRA
+    assert harness.stack.calls == ["up", "collect", "destroy"]
+    assert "timed out waiting for the condition" in capsys.readouterr().err
+
+
+def test_sigterm_during_preflight_creates_and_destroys_nothing(harness):
+    harness.diagnose_hook = sigterm
+    assert run(options(harness)) == EXIT_INFRA
+    assert harness.selected == 0 and harness.stack.calls == []
+    assert_clean(harness)
+
+
+@pytest.mark.parametrize("phase", ["up", "wait"])
+def test_sigterm_during_up_or_wait_collects_then_destroys(harness, phase, capsys):
+    if phase == "up":
+        harness.stack.up_hook = sigterm
+    else:
+        harness.wait_hook = sigterm
+    assert run(options(harness)) == EXIT_INFRA
+    assert harness.stack.calls[-2:] == ["collect", "destroy"]
+    assert "interrupted (signal 15)" in capsys.readouterr().err
+    assert_clean(harness)
+
+
+def test_sigterm_during_collect_is_reported_and_the_destroy_still_runs(harness, capsys):
+    harness.collect_hook = sigterm
+    assert run(options(harness)) == EXIT_PASSED
+    assert harness.stack.calls[-1] == "destroy"
+    assert "finishing collect/destroy first" in capsys.readouterr().err
+    assert_clean(harness)
+
+
+def test_ctrl_c_inside_collect_still_destroys(harness):
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    harness.collect_hook = interrupt
+    assert run(options(harness)) == EXIT_PASSED  # the Job's result stands; collection was cut short
+    assert harness.stack.calls[-1] == "destroy"
+    assert_clean(harness)
+
+
+def test_perf_regressions_fail_the_run_only_with_perf_strict(harness):
+    harness.regressions = [{"test": "t::a", "baseline_s": 1.0, "current_s": 9.0, "delta_s": 8.0, "ratio": 9.0}]
+    assert run(options(harness)) == EXIT_PASSED
+    assert run(options(harness, perf_strict=True)) == EXIT_FAILED
+
+
+def test_every_run_appends_to_the_perf_history(harness):
+    run(options(harness))
+    run(options(harness))
+    lines = (harness.tmp.parent / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"t::a":1.0' in lines[0]
+
+
+def test_detach_removes_namespace_and_job_with_their_children_only():
+    deployment = {"resources": state_resources()}
+    removed = detach_kept_resources(deployment)
+    assert removed == ["urn:run", "urn:run-ns", "urn:tests", "urn:tests-job", "urn:tests-pvc"]
+    assert [r["urn"] for r in deployment["resources"]] == ["urn:stack", "urn:cluster"]
