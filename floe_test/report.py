@@ -270,14 +270,16 @@ def _chart(runs: Sequence[Mapping[str, Any]], tests: Sequence[str], png: Path) -
         ys = [(r.get("tests") or {}).get(test) for r in runs]
         points = [(i, float(y)) for i, y in zip(x, ys, strict=True) if y is not None]
         if points:
-            short = test if len(test) <= 60 else "…" + test[-59:]
+            short = test.rsplit("/", 1)[-1]
+            short = short if len(short) <= 60 else "…" + short[-59:]
             top.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=short)
     top.set_title("Call duration of the slowest tests (latest run) over runs")
     top.set_ylabel("seconds")
     top.set_xticks(x, labels, rotation=30, ha="right")
     top.grid(alpha=0.3)
     if tests:
-        top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        top.legend(fontsize=8, loc="upper left", framealpha=0.9)
+    top.set_ylim(bottom=0)
     totals = [float(r["total_s"]) if r.get("total_s") is not None else 0.0 for r in runs]
     bottom.bar(x, totals, color="#8da0cb", label="run total (s)")
     bottom.set_ylabel("run total (s)")
@@ -289,5 +291,9 @@ def _chart(runs: Sequence[Mapping[str, Any]], tests: Sequence[str], png: Path) -
         twin = bottom.twinx()
         twin.plot([k[0] for k in known], [k[1] for k in known], color="#d95f02", marker="s", label="memory peak")
         twin.set_ylabel("memory peak (MiB)", color="#d95f02")
+        twin.set_ylim(bottom=0)
+    missing = [labels[i] for i, m in mem if m is None]
+    if missing:
+        bottom.set_xlabel(f"no resource samples in: {', '.join(missing)}", fontsize=8)
     fig.savefig(png, dpi=110)
     plt.close(fig)

@@ -195,14 +195,15 @@ def load_baseline(path: Path) -> list[dict[str, Any]]:
 
 
 def baseline_from_history(runs: Sequence[Mapping[str, Any]], thresholds: Thresholds) -> dict[str, tuple[float, int]]:
-    """Test -> (median call duration over the last ``window`` passing runs, number of runs)."""
+    """Test -> (median of its last ``window`` passing call durations, how many)."""
     series: dict[str, list[float]] = {}
-    for run in list(runs)[-thresholds.window :]:
+    for run in runs:
         outcomes = run.get("outcomes") or {}
         for test, seconds in (run.get("tests") or {}).items():
             if seconds is None or outcomes.get(test, "passed") != "passed":
                 continue
             series.setdefault(test, []).append(float(seconds))
+    series = {t: v[-thresholds.window :] for t, v in series.items()}
     return {t: (statistics.median(v), len(v)) for t, v in series.items() if len(v) >= thresholds.min_runs}
 
 
