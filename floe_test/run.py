@@ -247,6 +247,11 @@ def run(options: RunOptions) -> int:
                         log(f"could not keep namespace {target.namespace}: {exc}")
                 with phase("destroy"):
                     try:
+                        # Refresh first: an interrupted up leaves pending operations a bare destroy trips over.
+                        try:
+                            stack.refresh(on_output=lambda line: print(line, file=sys.stderr, end=""))
+                        except Exception as exc:
+                            log(f"refresh before destroy failed ({exc}); destroying anyway")
                         stack.destroy(on_output=lambda line: print(line, file=sys.stderr, end=""))
                     except BaseException as exc:
                         log(f"destroy failed: {exc}; run `make test-k8s-cleanup`")

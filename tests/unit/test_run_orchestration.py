@@ -61,6 +61,9 @@ class FakeStack:
         if self.up_hook:
             self.up_hook()
 
+    def refresh(self, on_output: Any = None) -> None:
+        self.calls.append("refresh")
+
     def destroy(self, on_output: Any = None) -> None:
         self.calls.append("destroy")
 
@@ -159,7 +162,7 @@ def test_exit_code_is_the_tests_result_and_everything_is_destroyed(harness, stat
 def test_failed_run_keeps_its_namespace_outside_the_stack_with_a_ttl_and_prints_debug_commands(harness, capsys):
     harness.job_state = "Failed"
     assert run(options(harness)) == EXIT_FAILED
-    assert harness.stack.calls == ["up", "collect", "export", "import", "destroy"]
+    assert harness.stack.calls == ["up", "collect", "export", "import", "refresh", "destroy"]
     left = {r["urn"] for r in harness.stack.imported.deployment["resources"]}
     assert left == {"urn:stack", "urn:cluster"}
     (namespace, body), = harness.core.patched
@@ -193,7 +196,7 @@ def test_up_failing_half_way_is_an_infrastructure_error_and_still_destroys(harne
 
     harness.stack.up_hook = fail
     assert run(options(harness)) == EXIT_INFRA
-    assert harness.stack.calls == ["up", "collect", "destroy"]
+    assert harness.stack.calls == ["up", "collect", "refresh", "destroy"]
     assert "timed out waiting for the condition" in capsys.readouterr().err
 
 
@@ -211,7 +214,7 @@ def test_sigterm_during_up_or_wait_collects_then_destroys(harness, phase, capsys
     else:
         harness.wait_hook = sigterm
     assert run(options(harness)) == EXIT_INFRA
-    assert harness.stack.calls[-2:] == ["collect", "destroy"]
+    assert harness.stack.calls[-3:] == ["collect", "refresh", "destroy"]
     assert "interrupted (signal 15)" in capsys.readouterr().err
     assert_clean(harness)
 
