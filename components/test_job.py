@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components._private.labels import RUN_ID_LABEL, TYPE_PREFIX, common_labels
 from components._private.validation import Problems
-from floe_test.profiles import Endpoint
+from testing.endpoints import Endpoint, endpoint_env
 
 RESULTS_DIR = "/results"
 #: The UID/GID the test-runner image runs as (testing/Dockerfile creates this user).
@@ -115,32 +114,6 @@ def credentials_name(args: TestJobArgs) -> str:
 
 def _labels(args: TestJobArgs) -> dict[str, str]:
     return {**common_labels(run_id=args.run_id, component="test-runner"), "app.kubernetes.io/name": args.job_name}
-
-
-def endpoint_env(endpoints: Sequence[Endpoint]) -> list[dict[str, str]]:
-    """FLOE_<NAME>_HOST/PORT(/URL) per endpoint, plus FLOE_SERVICES describing all of them."""
-    env: list[dict[str, str]] = []
-    for ep in endpoints:
-        env.append({"name": f"{ep.env_prefix}_HOST", "value": ep.host})
-        env.append({"name": f"{ep.env_prefix}_PORT", "value": str(ep.port)})
-        if ep.url:
-            env.append({"name": f"{ep.env_prefix}_URL", "value": ep.url})
-    services = [
-        {
-            "name": ep.name,
-            "service": ep.service,
-            "namespace": ep.namespace,
-            "host": ep.host,
-            "port": ep.port,
-            "protocol": ep.protocol,
-            "path": ep.path,
-            "expect_status": ep.expect_status,
-            "pod_selector": ep.pod_selector,
-        }
-        for ep in endpoints
-    ]
-    env.append({"name": "FLOE_SERVICES", "value": json.dumps(services, separators=(",", ":"))})
-    return env
 
 
 def job_manifest(args: TestJobArgs) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 from floe_test.paths import K8S_DIR, REPO_ROOT, display
 from floe_test.versions import ChartPin, Versions
 from floe_test.yamlfile import load_mapping
+from testing.endpoints import Endpoint
 from testing.errors import ConfigError, ConfigProblem
 
 PLACEHOLDER = re.compile(r"\{\{\s*(image|repository|tag|secret|values|namespace)(?::([^}\s]+))?\s*\}\}")
@@ -41,32 +42,6 @@ _JOB_FIELDS = {
     "testTimeoutSeconds",
 }
 DEFAULT_SERVICE_TIMEOUT = 600
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A service endpoint the tests reach: injected into the test Job as FLOE_<NAME>_* variables."""
-
-    name: str
-    service: str
-    namespace: str
-    port: int
-    protocol: str = "tcp"
-    path: str = "/"
-    expect_status: int = 200
-    pod_selector: str = ""
-
-    @property
-    def host(self) -> str:
-        return f"{self.service}.{self.namespace}.svc.cluster.local"
-
-    @property
-    def env_prefix(self) -> str:
-        return "FLOE_" + self.name.upper().replace("-", "_")
-
-    @property
-    def url(self) -> str | None:
-        return f"http://{self.host}:{self.port}{self.path}" if self.protocol == "http" else None
 
 
 @dataclass(frozen=True)
@@ -367,16 +342,21 @@ def _parse_endpoints(
         if protocol not in _PROTOCOLS:
             bad(f"{at}.protocol", f"must be http or tcp, found {protocol!r}")
             continue
+        service_name = str(resolved.get("service", service))
+        host = f"{service_name}.{namespace}.svc.cluster.local"
+        path = str(resolved.get("path", "/"))
         endpoints.append(
             Endpoint(
                 name=name,
-                service=str(resolved.get("service", service)),
-                namespace=namespace,
+                host=host,
                 port=port,
                 protocol=protocol,
-                path=str(resolved.get("path", "/")),
+                path=path,
                 expect_status=int(resolved.get("expectStatus", 200)),
+                service=service_name,
+                namespace=namespace,
                 pod_selector=str(resolved.get("podSelector", f"app.kubernetes.io/instance={service}")),
+                url=f"http://{host}:{port}{path}" if protocol == "http" else "",
             )
         )
     return tuple(endpoints)

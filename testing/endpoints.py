@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ __all__ = [
     "Endpoint",
     "env_prefix",
     "get_endpoint",
+    "endpoint_env",
     "load_endpoints",
 ]
 
@@ -83,6 +84,34 @@ class Endpoint:
 def env_prefix(name: str) -> str:
     """``dagster-webserver`` -> ``FLOE_DAGSTER_WEBSERVER``."""
     return "FLOE_" + name.upper().replace("-", "_").replace(".", "_")
+
+
+def endpoint_env(endpoints: Sequence[Endpoint]) -> list[dict[str, str]]:
+    """The environment the test Job gets (the inverse of :func:`load_endpoints`): FLOE_<NAME>_HOST,
+    _PORT, _URL (http only) per endpoint, and FLOE_SERVICES describing all of them."""
+    env: list[dict[str, str]] = []
+    for ep in endpoints:
+        prefix = env_prefix(ep.name)
+        env.append({"name": f"{prefix}_HOST", "value": ep.host})
+        env.append({"name": f"{prefix}_PORT", "value": str(ep.port)})
+        if ep.protocol == "http":
+            env.append({"name": f"{prefix}_URL", "value": ep.probe_url})
+    services = [
+        {
+            "name": ep.name,
+            "service": ep.service,
+            "namespace": ep.namespace,
+            "host": ep.host,
+            "port": ep.port,
+            "protocol": ep.protocol,
+            "path": ep.path,
+            "expect_status": ep.expect_status,
+            "pod_selector": ep.pod_selector,
+        }
+        for ep in endpoints
+    ]
+    env.append({"name": SERVICES_ENV, "value": json.dumps(services, separators=(",", ":"))})
+    return env
 
 
 def load_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, Endpoint]:

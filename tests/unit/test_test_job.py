@@ -142,3 +142,15 @@ def test_job_tells_the_tests_their_profile_and_node_count(rendered):
         container = objects(rendered[stack], "Job")[0]["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert (env["FLOE_PROFILE"], env["FLOE_EXPECTED_NODES"]) == (stack, nodes)
+
+
+@pytest.mark.parametrize("stack", ["integration", "e2e"])
+def test_the_tests_read_back_exactly_the_endpoints_the_job_was_given(rendered, stack):
+    from floe_test.profiles import load_profile
+    from floe_test.versions import load_versions
+    from testing.endpoints import load_endpoints
+
+    container = objects(rendered[stack], "Job")[0]["spec"]["template"]["spec"]["containers"][0]
+    environ = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    profile = load_profile(stack, load_versions())
+    assert load_endpoints(environ) == {ep.name: ep for ep in profile.endpoints}
