@@ -44,7 +44,7 @@ def kind_kubeconfig(name: str) -> str:
 def _core_api(kubeconfig: str) -> Any:
     from kubernetes import client, config
 
-    api_client = config.new_client_from_config_dict(yaml.safe_load(kubeconfig))
+    api_client = config.new_client_from_config_dict(yaml.safe_load(kubeconfig))  # type: ignore[no-untyped-call]
     return client.CoreV1Api(api_client)
 
 

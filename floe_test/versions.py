@@ -108,10 +108,10 @@ def parse_versions(data: dict[str, Any], source: str) -> Versions:
         if not isinstance(image, dict) or not isinstance(image.get("repository"), str) or "tag" not in image:
             problems.append(ConfigProblem(source, f"images.{key}", "needs fields repository and tag"))
             continue
-        digest = image.get("digest")
-        if digest is not None and not _DIGEST.match(str(digest)):
+        image_digest = image.get("digest")
+        if image_digest is not None and not _DIGEST.match(str(image_digest)):
             problems.append(ConfigProblem(source, f"images.{key}.digest", "must look like sha256:<64 hex>"))
-        images[key] = ImagePin(image["repository"], str(image["tag"]), digest)
+        images[key] = ImagePin(image["repository"], str(image["tag"]), str(image_digest) if image_digest else None)
     if problems:
         raise ConfigError(problems)
     return Versions(kind, node_image, kubernetes, tools, charts, images, data)

@@ -25,9 +25,9 @@ from testing.errors import ConfigError, ConfigProblem, ServiceUnavailable
 __all__ = [
     "SERVICES_ENV",
     "Endpoint",
+    "endpoint_env",
     "env_prefix",
     "get_endpoint",
-    "endpoint_env",
     "load_endpoints",
 ]
 
