@@ -39,6 +39,8 @@ class KindClusterArgs:
     """Only for mode ``kubeconfig``: the cluster's kubeconfig (a secret)."""
     ready_timeout_seconds: int = 300
     """Bound on cluster creation and on all nodes becoming Ready."""
+    reuse: bool = True
+    """Reuse a running cluster whose config hash matches; ``False`` makes an existing one an error."""
     retain_on_destroy: bool | None = None
     """Keep the cluster on ``pulumi destroy``; default: keep adopted clusters, delete created ones."""
 
@@ -67,7 +69,7 @@ class KindCluster(pulumi.ComponentResource):
         ensure = (
             f"{python} -m floe_test.kindctl ensure --name {shlex.quote(args.cluster_name)} "
             f"--hash {args.config_hash} --image {shlex.quote(args.node_image)} --mode {args.mode} "
-            f"--timeout {args.ready_timeout_seconds}"
+            f"--timeout {args.ready_timeout_seconds}" + ("" if args.reuse else " --no-reuse")
         )
         delete = None if retain else f"{python} -m floe_test.kindctl delete --name {shlex.quote(args.cluster_name)}"
         payload: pulumi.Output[str] = pulumi.Output.all(args.kubeconfig).apply(

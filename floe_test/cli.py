@@ -159,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="test-results", help="where results, logs and the summary go")
     run.add_argument("--keep-cluster", action="store_true", help="do not destroy anything at the end")
     run.add_argument("--keep-on-failure", action="store_true", help="keep everything when the tests fail")
-    run.add_argument("--reuse", action="store_true", help="reuse a cluster with the same config hash (default)")
+    run.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a running cluster with the same config hash instead of failing on it",
+    )
     run.add_argument("--adopt", action="store_true", help="the cluster already exists (CI: helm/kind-action)")
     run.add_argument("--run-id", help="run identifier (default: random)")
     run.add_argument(

@@ -92,6 +92,12 @@ def ensure(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
     if reason:
         raise PrerequisiteError(reason)
     adopted = args.name in existing_clusters()
+    if adopted and args.mode == "create" and not getattr(args, "reuse", True):
+        raise InfraError(
+            f"kind cluster {args.name} already exists and reuse was not asked for; reuse it "
+            "(`floe-test run --reuse`, as `make test-k8s` does) or delete it "
+            f"(`kind delete cluster --name {args.name}`)"
+        )
     if adopted:
         kubeconfig = kind_kubeconfig(args.name)
         found = cluster_hash(kubeconfig)
@@ -155,6 +161,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ens.add_argument("--image", required=True)
     ens.add_argument("--mode", choices=["create", "adopt", "kubeconfig"], default="create")
     ens.add_argument("--timeout", type=float, default=300)
+    ens.add_argument("--no-reuse", dest="reuse", action="store_false", help="an existing cluster is an error")
     dele = sub.add_parser("delete", help="delete the cluster if it exists")
     dele.add_argument("--name", required=True)
     return parser.parse_args(argv)

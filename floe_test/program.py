@@ -96,6 +96,7 @@ def build_stack(
             mode=s.cluster_mode,  # type: ignore[arg-type]
             kubeconfig=kubeconfig,
             ready_timeout_seconds=s.ready_timeout_seconds,
+            reuse=s.reuse_cluster,
         ),
     )
     build = (

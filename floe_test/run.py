@@ -32,7 +32,7 @@ class RunOptions:
     out: Path
     keep_cluster: bool = False
     keep_on_failure: bool = False
-    reuse: bool = True
+    reuse: bool = False
     adopt: bool = False
     run_id: str | None = None
     ci: bool = False
@@ -194,6 +194,7 @@ def run(options: RunOptions) -> int:
         try:
             stack.set_config("floe-testinfra:runId", auto.ConfigValue(run_id))
             stack.set_config("floe-testinfra:ci", auto.ConfigValue("true" if options.ci else "false"))
+            stack.set_config("floe-testinfra:reuseCluster", auto.ConfigValue("true" if options.reuse else "false"))
             if options.adopt:
                 stack.set_config("floe-testinfra:clusterMode", auto.ConfigValue("adopt"))
             with phase(f"up (stack {options.stack}, run {run_id})"):

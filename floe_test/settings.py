@@ -34,6 +34,7 @@ KEYS: dict[str, str] = {
     "servicesTimeoutSeconds": "bound on each service becoming ready (default: the profile's, 600)",
     "servicesEnabled": "deploy the platform services (default true; false deploys cluster, namespace and Job only)",
     "disabledServices": "comma-separated services of the profile not to deploy",
+    "reuseCluster": "reuse a running cluster with the same config hash (default true); false: it is an error",
     "runId": "identifier of the test run (default local); the namespace is <namespacePrefix>-<runId>",
     "namespacePrefix": "prefix of the run namespace (default floe-test)",
     "testImage": "use this test-runner image as it is instead of building one",
@@ -63,6 +64,7 @@ class StackSettings:
     test_image: str | None = None
     chart_cache_dir: Path | None = None
     offline_charts: bool = False
+    reuse_cluster: bool = True
     job_deadline_seconds: int | None = None
     ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -168,6 +170,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         test_image=values.get("testImage") or None,
         chart_cache_dir=(REPO_ROOT / chart_cache) if chart_cache else None,
         offline_charts=boolean("offlineCharts", False),
+        reuse_cluster=boolean("reuseCluster", True),
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
         ci=boolean("ci", False),
     )

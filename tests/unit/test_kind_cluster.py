@@ -95,8 +95,8 @@ def test_kubeconfig_output_is_secret():
     assert "4dabf18193072939515e22adb298388d" in provider.inputs["kubeconfig"]  # Pulumi's secret signature
 
 
-def _ensure_args(mode="create"):
-    return argparse.Namespace(name="floe-integration", hash="h1", image=IMAGE, mode=mode, timeout=5)
+def _ensure_args(mode="create", reuse=True):
+    return argparse.Namespace(name="floe-integration", hash="h1", image=IMAGE, mode=mode, timeout=5, reuse=reuse)
 
 
 @pytest.fixture
@@ -144,3 +144,18 @@ def test_docker_not_running_stops_before_anything_is_created(fake_kind):
     with pytest.raises(PrerequisiteError, match="Docker engine is not running"):
         kindctl.ensure(_ensure_args(), {"config": "nodes: [{role: control-plane}]"})
     assert fake_kind["created"] == []
+
+
+def test_an_existing_cluster_is_an_error_unless_reuse_was_asked_for(fake_kind):
+    fake_kind["clusters"] = ["floe-integration"]
+    with pytest.raises(InfraError, match=r"already exists and reuse was not asked for.*--reuse"):
+        kindctl.ensure(_ensure_args(reuse=False), {"config": "nodes: [{role: control-plane}]"})
+    assert fake_kind["created"] == []
+
+
+@pytest.mark.parametrize(("reuse", "flag"), [("true", False), ("false", True)])
+def test_reuse_setting_reaches_the_lifecycle_command(reuse, flag):
+    plan = plan_stack(parse_settings("integration", {"reuseCluster": reuse}))
+    resources, _ = run_under_mocks(plan, stack="integration")
+    (lifecycle,) = [r for r in resources if r.name == "cluster-lifecycle"]
+    assert ("--no-reuse" in lifecycle.inputs["create"]) is flag
