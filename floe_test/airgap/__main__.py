@@ -13,15 +13,29 @@ def main(argv: list[str] | None = None) -> int:
     node = sub.add_parser("node-image", help="build the Kind node image for the pinned Kubernetes version")
     node.add_argument(
         "--only",
-        choices=("binaries", "rootfs", "images", "node"),
+        choices=("binaries", "rootfs", "base", "images", "node"),
         action="append",
-        help="build only these parts (default: everything)",
+        help="stop after this step (earlier steps are checked or built first; default: all)",
     )
+    smoke_cmd = sub.add_parser("cluster-smoke", help="create a Kind cluster from the node image, check it, delete it")
+    smoke_cmd.add_argument("--nodes", type=int, choices=(1, 3), default=1)
+    smoke_cmd.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
     args = parser.parse_args(argv)
     if args.command == "host-prep":
         from floe_test.airgap.hostprep import main as host_prep
 
         return int(host_prep())
+    if args.command == "cluster-smoke":
+        from floe_test.airgap._run import AirgapError, log
+        from floe_test.airgap.cluster import smoke
+
+        try:
+            seconds = smoke(args.nodes, args.keep)
+        except AirgapError as exc:
+            log(f"FAILED: {exc}")
+            return 1
+        log(f"cluster-smoke: {args.nodes} node(s) created in {seconds:.0f}s")
+        return 0
     from floe_test.airgap.nodeimage import main as node_image
 
     return int(node_image(args.only))

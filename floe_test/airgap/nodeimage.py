@@ -4,9 +4,9 @@ Steps, each cached by content hash under ``<cache>/node-image/`` (a warm rebuild
 
 1. ``binaries``  Kubernetes binaries from Go modules (:mod:`floe_test.airgap.kubernetes`)
 2. ``rootfs``    a Debian rootfs by debootstrap, as a Docker image (:mod:`floe_test.airgap.rootfs`)
-3. ``images``    every image kubeadm and kind need, built locally, tagged as they expect, saved into
+3. ``base``      the node base image: rootfs + kind's base files + ours (``images/node/Dockerfile``)
+4. ``images``    every image kubeadm and kind need, built locally, tagged as they expect, saved into
                  one archive (:mod:`floe_test.airgap.components`)
-4. ``base``      the node base image: rootfs + kind's base files + ours (``images/node/Dockerfile``)
 5. ``node``      a build container from the base: binaries into ``/usr/bin``, ``/kind/version``,
                  kind's manifests into ``/kind/manifests``, ``ctr -n k8s.io images import`` of the
                  archive (images pinned), then ``docker commit`` as ``floe-testinfra/node:<version>-<hash>``
@@ -46,6 +46,7 @@ from floe_test.versions import load_versions
 NODE_REPO = "floe-testinfra/node"
 NODE_RECIPE = REPO_ROOT / "images" / "node"
 RECIPE_VERSION = 1
+IPTABLES_WRAPPER = REPO_ROOT / "images" / "kube-proxy" / "iptables-wrapper"
 
 
 @dataclass
@@ -61,7 +62,7 @@ class NodeImage:
         log(f"step {name}: {self.timings[name]:.0f}s")
 
     def build(self, only: Sequence[str] | None = None) -> str | None:
-        steps = set(only or ("binaries", "rootfs", "images", "base", "node"))
+        steps = set(only or ("binaries", "rootfs", "base", "images", "node"))
         work = self.cache / "_build"
         started = time.monotonic()
         bins = KubernetesBuild(self.kubernetes, go=self.go, cache=self.cache.parent).ensure()
@@ -77,16 +78,18 @@ class NodeImage:
 
         started = time.monotonic()
         kind = KindSource(module_dir(self.go, "sigs.k8s.io/kind", self.kind_version, work))
-        k8s_module = module_dir(self.go, "k8s.io/kubernetes", self.kubernetes.version, work)
-        archive, tags = self._images(bins, rootfs, kind, k8s_module)
-        self._timed("images", started)
-        if steps <= {"binaries", "rootfs", "images"}:
-            return None
-
-        started = time.monotonic()
         sandbox = kubeadm_images(bins / "kubeadm", self.kubernetes.version)["pause"]
         base = self._base(rootfs, kind, sandbox)
         self._timed("base", started)
+        if steps <= {"binaries", "rootfs", "base"}:
+            return None
+
+        started = time.monotonic()
+        k8s_module = module_dir(self.go, "k8s.io/kubernetes", self.kubernetes.version, work)
+        archive, tags = self._images(bins, rootfs, kind, k8s_module)
+        self._timed("images", started)
+        if steps <= {"binaries", "rootfs", "base", "images"}:
+            return None
 
         started = time.monotonic()
         tag = self._node(base, bins, archive, tags, kind)
@@ -121,11 +124,21 @@ class NodeImage:
                 ImageSpec("control-plane", (wanted[c],), {c: bins / c}, {"BINARY": c}, static=True)
                 for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
             ),
-            ImageSpec("kube-proxy", (wanted["kube-proxy"],), {"kube-proxy": bins / "kube-proxy"}, {"ROOTFS": rootfs}),
+            ImageSpec(
+                "kube-proxy",
+                (wanted["kube-proxy"],),
+                {"kube-proxy": bins / "kube-proxy", "iptables-wrapper": IPTABLES_WRAPPER},
+                {"ROOTFS": rootfs},
+            ),
             ImageSpec("etcd", (wanted["etcd"],), {"etcd": binaries["etcd"]}, static=True),
             ImageSpec("coredns", (wanted["coredns"],), {"coredns": binaries["coredns"]}, static=True),
             ImageSpec("pause", (wanted["pause"],), {"pause": binaries["pause"]}),
-            ImageSpec("kindnetd", (kind_images["kindnetd"],), {"kindnetd": binaries["kindnetd"]}, {"ROOTFS": rootfs}),
+            ImageSpec(
+                "kindnetd",
+                (kind_images["kindnetd"],),
+                {"kindnetd": binaries["kindnetd"], "iptables-wrapper": IPTABLES_WRAPPER},
+                {"ROOTFS": rootfs},
+            ),
             ImageSpec(
                 "local-path-provisioner",
                 (kind_images["local-path-provisioner"],),
@@ -256,7 +269,14 @@ class NodeImage:
                 what="copy kind's manifests",
                 timeout=60,
             )
-            in_node("bash", "-c", "nohup containerd > /var/log/containerd-build.log 2>&1 &", what="start containerd")
+            # `docker exec -d` of `exec containerd`: the exec session's shim reaps it when it stops (a child of
+            # the container's `sleep` would linger as a zombie).
+            run_logged(
+                ["docker", "exec", "-d", name, "sh", "-c", "exec containerd > /var/log/containerd-build.log 2>&1"],
+                logfile=logfile,
+                what="start containerd",
+                timeout=60,
+            )
             in_node(
                 "bash",
                 "-c",
@@ -290,7 +310,7 @@ class NodeImage:
             in_node(
                 "bash",
                 "-c",
-                "pkill containerd; for i in $(seq 1 30); do pgrep containerd >/dev/null || exit 0; "
+                "pkill -x containerd; for i in $(seq 1 30); do pgrep -x containerd >/dev/null || exit 0; "
                 "sleep 1; done; exit 1",
                 what="stop containerd",
             )

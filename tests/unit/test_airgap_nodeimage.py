@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from floe_test.airgap import AirgapError
+from floe_test.airgap.cluster import RESTRICT_OOM_PATCH, containerd_patches
 from floe_test.airgap.components import go_manifest, go_string_consts
 from floe_test.airgap.kubernetes import KubeVersion, build_gomod, ldflags, staging_modules
 from floe_test.airgap.nodeimage import _normalize
@@ -63,7 +64,7 @@ def test_version_ldflags_stamp_both_version_packages() -> None:
     assert flags.endswith("-s -w")
 
 
-KIND_CONST_GO = '''package nodeimage
+KIND_CONST_GO = """package nodeimage
 
 const kindnetdImage = "docker.io/kindest/kindnetd:v20250512-df8de77b"
 
@@ -76,7 +77,7 @@ spec:
   image: ` + kindnetdImage + `
   env: x
 `
-'''
+"""
 
 
 def test_kind_string_constants_are_read_from_its_source() -> None:
@@ -93,22 +94,43 @@ def test_a_missing_kind_constant_is_reported_by_name() -> None:
         go_manifest(KIND_CONST_GO, "defaultStorageManifest", {})
 
 
-@pytest.mark.parametrize(("ref", "expected"), [
-    ("registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.1"),
-    ("kindest/kindnetd:v1", "docker.io/kindest/kindnetd:v1"),
-    ("docker.io/kindest/kindnetd:v1", "docker.io/kindest/kindnetd:v1"),
-    ("busybox:1", "docker.io/library/busybox:1"),
-    ("localhost/x:1", "localhost/x:1"),
-], ids=["registry", "docker-hub-short", "docker-hub-full", "library", "localhost"])
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.1"),
+        ("kindest/kindnetd:v1", "docker.io/kindest/kindnetd:v1"),
+        ("docker.io/kindest/kindnetd:v1", "docker.io/kindest/kindnetd:v1"),
+        ("busybox:1", "docker.io/library/busybox:1"),
+        ("localhost/x:1", "localhost/x:1"),
+    ],
+    ids=["registry", "docker-hub-short", "docker-hub-full", "library", "localhost"],
+)
 def test_image_names_are_compared_as_containerd_spells_them(ref: str, expected: str) -> None:
     assert _normalize(ref) == expected
 
 
-@pytest.mark.parametrize(("sources", "expected"), [
-    ("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n", "http://mirror.example/debian"),
-    ("Types: deb\nURIs: http://deb.debian.org/debian-security\n", "http://deb.debian.org/debian"),
-    ("deb [arch=amd64] http://mirror.example/debian/ bookworm main\n", "http://mirror.example/debian"),
-    ("", "http://deb.debian.org/debian"),
-], ids=["deb822", "only-security", "one-line", "none"])
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [
+        ("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n", "http://mirror.example/debian"),
+        ("Types: deb\nURIs: http://deb.debian.org/debian-security\n", "http://deb.debian.org/debian"),
+        ("deb [arch=amd64] http://mirror.example/debian/ bookworm main\n", "http://mirror.example/debian"),
+        ("", "http://deb.debian.org/debian"),
+    ],
+    ids=["deb822", "only-security", "one-line", "none"],
+)
 def test_debootstrap_uses_the_hosts_debian_mirror(sources: str, expected: str) -> None:
     assert host_mirror(sources) == expected
+
+
+@pytest.mark.parametrize(
+    ("capbnd", "patched"),
+    [
+        ("000001fffeffffff", True),
+        ("000001ffffffffff", False),
+    ],
+    ids=["without-CAP_SYS_RESOURCE", "full-bounding-set"],
+)
+def test_the_oom_score_patch_is_added_only_where_nodes_cannot_lower_oom_score_adj(capbnd: str, patched: bool) -> None:
+    patches = containerd_patches(f"Name:\tpython\nCapBnd:\t{capbnd}\n")
+    assert patches == ([RESTRICT_OOM_PATCH] if patched else [])
