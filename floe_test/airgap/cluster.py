@@ -109,6 +109,11 @@ def smoke(nodes: int = 1, keep: bool = False, wait: str = "5m") -> float:
                 )
             log(f"cluster {name} created in {seconds:.0f}s")
             kc = [kubectl, "--kubeconfig", str(kubeconfig)]
+            # kind --wait covers the control plane only: workers are Ready once the CNI config is written.
+            log("waiting ≤ 3m0s for every node to be Ready")
+            capture([*kc, "wait", "--for=condition=Ready", "node", "--all", "--timeout=180s"], timeout=200)
+            all_ready = time.monotonic() - started
+            log(f"all {len(config.data['nodes'])} node(s) Ready {all_ready:.0f}s after create started")
             print(capture([*kc, "get", "nodes", "-o", "wide"]), flush=True)
             deadline = time.monotonic() + 180
             log("waiting ≤ 3m0s for every pod in kube-system and local-path-storage to be Ready")
