@@ -22,6 +22,8 @@ MIN_CPUS = {"integration": 2, "e2e": 4}
 MIN_FREE_DISK_GIB = 10
 MIN_INOTIFY_INSTANCES = {"integration": 128, "e2e": 512}
 REQUIRED_TOOLS = ("kind", "kubectl", "helm", "pulumi")
+#: Pulumi finds these only in the toolchain's plugin folder (automatic downloads are disabled).
+REQUIRED_PLUGINS = ("pulumi-language-python", "pulumi-resource-command", "pulumi-resource-kubernetes")
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,19 @@ def check_docker(stack: str) -> list[Check]:
     out = run(["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"], timeout=20, what="reading Docker's resources")
     cpus, mem = (int(x) for x in out.stdout.split())
     gib = mem / 2**30
+    from floe_test.versions import load_versions
+
+    node_image = load_versions().node_image
+    present = run(["docker", "image", "inspect", node_image], timeout=30, what="inspecting the node image", check=False)
     return [
         Check("docker", True, "engine running"),
+        Check(
+            "node image",
+            present.returncode == 0,
+            "in the local Docker store" if present.returncode == 0 else f"{node_image} will be pulled by kind",
+            "without registry access build it locally (`make node-image`)",
+            required=False,
+        ),
         Check(
             "docker cpus",
             cpus >= MIN_CPUS[stack],
@@ -85,6 +98,15 @@ def check_tools(versions: dict[str, str]) -> list[Check]:
                     "not installed",
                     "run `make tools` (pinned, checksummed; builds from Go modules where downloads are unreachable)",
                 )
+            )
+    for plugin in REQUIRED_PLUGINS:
+        status = chain.status(plugin, probe=False)
+        if status.installed and status.matches_pin:
+            checks.append(Check(plugin, True, f"{status.installed} ({status.origin})"))
+        else:
+            found = f"{status.installed} installed, pinned {status.pinned}" if status.installed else "not installed"
+            checks.append(
+                Check(plugin, False, found, "run `make tools` (Pulumi loads plugins only from the toolchain)")
             )
     return checks
 

@@ -55,6 +55,11 @@ def phase(name: str) -> Iterator[None]:
         log(f"◀ {name} ({time.monotonic() - started:.1f}s)")
 
 
+def engine_output(line: str) -> None:
+    """Pulumi's progress, one line each (the Automation API hands lines without their newline)."""
+    print(line.rstrip("\n"), file=sys.stderr, flush=True)
+
+
 def new_run_id() -> str:
     return f"r{secrets.token_hex(4)}"
 
@@ -198,7 +203,7 @@ def run(options: RunOptions) -> int:
             if options.adopt:
                 stack.set_config("floe-testinfra:clusterMode", auto.ConfigValue("adopt"))
             with phase(f"up (stack {options.stack}, run {run_id})"):
-                stack.up(on_output=lambda line: print(line, file=sys.stderr, end=""))
+                stack.up(on_output=engine_output)
             with phase(f"wait for job/{target.job} in namespace {target.namespace}"):
                 job_state = wait_for_job(target.cluster, target.namespace, target.job)
         except KeyboardInterrupt as exc:
@@ -250,10 +255,10 @@ def run(options: RunOptions) -> int:
                     try:
                         # Refresh first: an interrupted up leaves pending operations a bare destroy trips over.
                         try:
-                            stack.refresh(on_output=lambda line: print(line, file=sys.stderr, end=""))
+                            stack.refresh(on_output=engine_output)
                         except Exception as exc:
                             log(f"refresh before destroy failed ({exc}); destroying anyway")
-                        stack.destroy(on_output=lambda line: print(line, file=sys.stderr, end=""))
+                        stack.destroy(on_output=engine_output)
                     except BaseException as exc:
                         log(f"destroy failed: {exc}; run `make test-k8s-cleanup`")
                         reason = reason or f"destroy failed: {exc}"
@@ -284,7 +289,7 @@ def cleanup() -> int:
         settings = parse_settings(name, read_stack_file(name))
         try:
             with phase(f"destroy stack {name}"):
-                select_stack(name, env).destroy(on_output=lambda line: print(line, file=sys.stderr, end=""))
+                select_stack(name, env).destroy(on_output=engine_output)
         except Exception as exc:
             log(f"stack {name}: {exc}")
             code = EXIT_INFRA

@@ -55,3 +55,13 @@ def test_run_stops_at_preflight_when_a_prerequisite_is_missing(monkeypatch, caps
     assert main(["run", "integration", "--out", str(tmp_path / "r")]) == 2
     assert "nothing was created" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_missing_pulumi_plugins_fail_the_preflight(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLOE_TOOLS_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("FLOE_TOOLS_BIN", str(tmp_path / "bin"))
+    checks = {c.name: c for c in doctor.check_tools({})}
+    for plugin in doctor.REQUIRED_PLUGINS:
+        assert checks[plugin].ok is False
+        assert checks[plugin].required is True
+        assert "make tools" in checks[plugin].fix
