@@ -3,10 +3,11 @@
 // It does what a Kind cluster needs from its CNI daemon, and no more:
 //   - writes /etc/cni/net.d/10-kindnet.conflist (ptp + host-local for this node's podCIDR, portmap),
 //   - routes every other node's podCIDR via that node's InternalIP (multi-node clusters),
-//   - masquerades traffic from the pod subnet to destinations outside it.
+//   - masquerades traffic from the pod subnet to destinations outside it,
+//   - enforces NetworkPolicy (ingress and egress) for this node's pods with iptables (netpol.go).
 //
-// It reads nodes from the Kubernetes API with the pod's service account (standard library only) every
-// few seconds. It does not enforce NetworkPolicy (kind's kindnetd does); see docs/guides/air-gapped.md.
+// It reads nodes, pods, namespaces and NetworkPolicies from the Kubernetes API with the pod's service
+// account (standard library only) every few seconds.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -63,23 +65,22 @@ func client() (*http.Client, string, error) {
 	return c, "https://" + net.JoinHostPort(host, port), nil
 }
 
-func listNodes(c *http.Client, base string) (*nodeList, error) {
+func get(c *http.Client, base, path string, out any) error {
 	token, err := os.ReadFile(filepath.Join(saDir, "token")) // re-read: projected tokens rotate
 	if err != nil {
-		return nil, err
+		return err
 	}
-	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/nodes", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+string(bytes.TrimSpace(token)))
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/v1/nodes: %s", resp.Status)
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	var nodes nodeList
-	return &nodes, json.NewDecoder(resp.Body).Decode(&nodes)
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func cniConfig(podCIDR string) []byte {
@@ -131,10 +132,11 @@ func ensureMasquerade(podSubnet string) error {
 }
 
 func sync(c *http.Client, base, hostIP, podSubnet string) error {
-	nodes, err := listNodes(c, base)
-	if err != nil {
+	var nodes nodeList
+	if err := get(c, base, "/api/v1/nodes", &nodes); err != nil {
 		return err
 	}
+	nodeName := ""
 	for _, node := range nodes.Items {
 		cidr, ip := node.Spec.PodCIDR, ""
 		for _, a := range node.Status.Addresses {
@@ -146,6 +148,7 @@ func sync(c *http.Client, base, hostIP, podSubnet string) error {
 			continue
 		}
 		if ip == hostIP {
+			nodeName = node.Metadata.Name
 			if changed, err := writeIfChanged(cniPath, cniConfig(cidr)); err != nil {
 				return err
 			} else if changed {
@@ -158,8 +161,78 @@ func sync(c *http.Client, base, hostIP, podSubnet string) error {
 		}
 	}
 	if podSubnet != "" {
-		return ensureMasquerade(podSubnet)
+		if err := ensureMasquerade(podSubnet); err != nil {
+			return err
+		}
 	}
+	if nodeName == "" {
+		return fmt.Errorf("no node has InternalIP %s yet", hostIP)
+	}
+	return syncPolicies(c, base, nodeName)
+}
+
+var lastPolicyRules string
+
+// syncPolicies enforces NetworkPolicies for this node's pods (netpol.go), re-applying only on change.
+func syncPolicies(c *http.Client, base, nodeName string) error {
+	var pods struct{ Items []pod }
+	var namespaces struct{ Items []namespace }
+	var policies struct{ Items []networkPolicy }
+	for path, out := range map[string]any{"/api/v1/pods": &pods, "/api/v1/namespaces": &namespaces,
+		"/apis/networking.k8s.io/v1/networkpolicies": &policies} {
+		if err := get(c, base, path, out); err != nil {
+			return err
+		}
+	}
+	w := world{pods: pods.Items, namespaces: map[string]map[string]string{}, policies: policies.Items}
+	for _, ns := range namespaces.Items {
+		w.namespaces[ns.Metadata.Name] = ns.Metadata.Labels
+	}
+	text, chains := w.rules(nodeName)
+	if text == lastPolicyRules {
+		return nil
+	}
+	if exec.Command("iptables", "-w", "-t", "filter", "-S", npChain).Run() != nil {
+		if err := run("iptables", "-w", "-t", "filter", "-N", npChain); err != nil {
+			return err
+		}
+	}
+	if exec.Command("iptables", "-w", "-t", "filter", "-C", "FORWARD", "-j", npChain).Run() != nil {
+		if err := run("iptables", "-w", "-t", "filter", "-I", "FORWARD", "1", "-j", npChain); err != nil {
+			return err
+		}
+	}
+	saved, err := exec.Command("iptables-save", "-t", "filter").Output()
+	if err != nil {
+		return fmt.Errorf("iptables-save: %v", err)
+	}
+	keep := map[string]bool{}
+	for _, c := range chains {
+		keep[c] = true
+	}
+	var stale []string
+	for _, line := range strings.Split(string(saved), "\n") {
+		if strings.HasPrefix(line, ":FLOE-") {
+			if name := strings.Fields(line[1:])[0]; !keep[name] {
+				stale = append(stale, name)
+			}
+		}
+	}
+	input := strings.TrimSuffix(text, "COMMIT\n")
+	for _, name := range stale { // flushed first (declared), deleted last: nothing refers to them then
+		input = strings.Replace(input, "*filter\n", "*filter\n:"+name+" - [0:0]\n", 1)
+	}
+	for _, name := range stale {
+		input += "-X " + name + "\n"
+	}
+	input += "COMMIT\n"
+	cmd := exec.Command("iptables-restore", "-w", "--noflush")
+	cmd.Stdin = strings.NewReader(input)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables-restore: %v: %s", err, bytes.TrimSpace(out))
+	}
+	lastPolicyRules = text
+	log.Printf("NetworkPolicy rules applied: %d chain(s), %d stale removed", len(chains), len(stale))
 	return nil
 }
 
