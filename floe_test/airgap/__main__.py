@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke_cmd = sub.add_parser("cluster-smoke", help="create a Kind cluster from the node image, check it, delete it")
     smoke_cmd.add_argument("--nodes", type=int, choices=(1, 3), default=1)
     smoke_cmd.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
+    smoke_cmd.add_argument("--netpol", action="store_true", help="also check NetworkPolicy allow/deny")
     args = parser.parse_args(argv)
     if args.command == "host-prep":
         from floe_test.airgap.hostprep import main as host_prep
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         from floe_test.airgap.cluster import smoke
 
         try:
-            seconds = smoke(args.nodes, args.keep)
+            seconds = smoke(args.nodes, args.keep, netpol=args.netpol)
         except AirgapError as exc:
             log(f"FAILED: {exc}")
             return 1

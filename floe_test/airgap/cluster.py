@@ -57,7 +57,111 @@ def _tool(name: str) -> str:
     return found
 
 
-def smoke(nodes: int = 1, keep: bool = False, wait: str = "5m") -> float:
+NETPOL_NAMESPACE = "floe-airgap-netpol"
+
+
+def _netpol_manifests(helper_image: str, server_image: str, nodes: list[str]) -> str:
+    """A server (CoreDNS's health endpoint on :8080) and two clients; the server on the first worker,
+    the allowed client on another node, the denied one beside the server (both datapaths)."""
+    server_node, other_node = nodes[1 % len(nodes)], nodes[2 % len(nodes)]
+
+    def client(name: str, role: str, node: str) -> str:
+        return f"""---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {NETPOL_NAMESPACE}, labels: {{role: {role}}}}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 0
+  containers:
+  - {{name: c, image: {helper_image}, imagePullPolicy: IfNotPresent, command: [sleep, infinity]}}
+"""
+
+    return f"""apiVersion: v1
+kind: Namespace
+metadata: {{name: {NETPOL_NAMESPACE}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: corefile, namespace: {NETPOL_NAMESPACE}}}
+data:
+  Corefile: |
+    .:1053 {{
+      health :8080
+      whoami
+    }}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: server, namespace: {NETPOL_NAMESPACE}, labels: {{app: server}}}}
+spec:
+  nodeName: {server_node}
+  containers:
+  - name: s
+    image: {server_image}
+    imagePullPolicy: IfNotPresent
+    args: [-conf, /etc/coredns/Corefile]
+    ports: [{{name: health, containerPort: 8080}}]
+    volumeMounts: [{{name: conf, mountPath: /etc/coredns}}]
+  volumes: [{{name: conf, configMap: {{name: corefile}}}}]
+{client("allowed", "allowed", other_node)}{client("denied", "other", server_node)}"""
+
+
+NETPOL_POLICY = f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: server-from-allowed, namespace: {NETPOL_NAMESPACE}}}
+spec:
+  podSelector: {{matchLabels: {{app: server}}}}
+  ingress:
+  - from: [{{podSelector: {{matchLabels: {{role: allowed}}}}}}]
+    ports: [{{port: health}}]
+"""
+
+
+def check_network_policy(kc: list[str], nodes: list[str], images: dict[str, str]) -> dict[str, str]:
+    """Allow/deny through a NetworkPolicy; returns what each client saw before and after it."""
+    apply = subprocess.run(
+        [*kc, "apply", "-f", "-"],
+        input=_netpol_manifests(images["helper"], images["coredns"], nodes),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if apply.returncode != 0:
+        raise AirgapError(f"netpol check: kubectl apply failed: {apply.stderr.strip()}")
+    capture(
+        [*kc, "-n", NETPOL_NAMESPACE, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=120s"], timeout=140
+    )
+    ip = capture([*kc, "-n", NETPOL_NAMESPACE, "get", "pod", "server", "-o", "jsonpath={.status.podIP}"]).strip()
+
+    def probe(client: str) -> str:
+        proc = subprocess.run(
+            [*kc, "-n", NETPOL_NAMESPACE, "exec", client, "--", "curl", "-s", "-m", "3", f"http://{ip}:8080/health"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else f"failed (curl exit {proc.returncode})"
+
+    seen = {f"{c} before policy": probe(c) for c in ("allowed", "denied")}
+    subprocess.run([*kc, "apply", "-f", "-"], input=NETPOL_POLICY, text=True, capture_output=True, check=True)
+    deadline = time.monotonic() + 30
+    while True:  # the CNI daemon syncs every few seconds
+        after = {f"{c} after policy": probe(c) for c in ("allowed", "denied")}
+        if after["denied after policy"] != "OK" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    seen |= after
+    expected = {"allowed before policy": "OK", "denied before policy": "OK", "allowed after policy": "OK"}
+    wrong = {k: v for k, v in seen.items() if k in expected and v != expected[k]}
+    if wrong or seen["denied after policy"] == "OK":
+        raise AirgapError(f"netpol check: unexpected results {seen}")
+    subprocess.run([*kc, "delete", "namespace", NETPOL_NAMESPACE, "--wait=false"], capture_output=True, check=False)
+    return seen
+
+
+def smoke(nodes: int = 1, keep: bool = False, wait: str = "5m", netpol: bool = False) -> float:
     versions = load_versions()
     image = node_image_tag(versions.get("kubernetes.version"))
     source = K8S_DIR / ("kind-config.yaml" if nodes == 1 else "kind-config-e2e.yaml")
@@ -133,6 +237,18 @@ def smoke(nodes: int = 1, keep: bool = False, wait: str = "5m") -> float:
                     raise AirgapError(f"pods not Ready after 3m: {', '.join(not_ready)}")
                 time.sleep(3)
             print(capture([*kc, "get", "pods", "-A", "-o", "wide"]), flush=True)
+            if netpol:
+                names = capture([*kc, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]).split()
+                record = json.loads(
+                    (cache_root() / "node-image" / f"node-{versions.get('kubernetes.version')}.json").read_text()
+                )
+                images = {
+                    "helper": next(i for i in record["images"] if "local-path-helper" in i),
+                    "coredns": next(i for i in record["images"] if "coredns" in i),
+                }
+                log("NetworkPolicy check: server, allowed and denied clients (≤ 3m0s)")
+                for key, value in check_network_policy(kc, sorted(names), images).items():
+                    log(f"  {key}: {value}")
         except AirgapError:
             keep = True
             raise
