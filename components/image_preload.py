@@ -24,6 +24,8 @@ class TestRunnerBuild:
 
     dockerfile: Path
     context: Path
+    build_args: tuple[tuple[str, str], ...] = ()
+    """``docker build --build-arg`` pairs (the base image, for mirrors or locally built bases)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +68,8 @@ class ImagePreload(pulumi.ComponentResource):
                 "--context",
                 shlex.quote(str(args.test_runner_build.context)),
             ]
+            for key, value in args.test_runner_build.build_args:
+                parts += ["--build-arg", shlex.quote(f"{key}={value}")]
         template = " ".join(parts)
         create = pulumi.Output.from_input(args.cluster_name).apply(
             lambda cluster: template.replace("{cluster}", shlex.quote(cluster))

@@ -37,7 +37,8 @@ def content_tag(root: Path = REPO_ROOT) -> str:
     return "c-" + digest.hexdigest()[:12]
 
 
-def runner_image_ref(versions: Versions, root: Path = REPO_ROOT) -> str:
-    pin = versions.images["test-runner"]
+def runner_image_ref(versions: Versions, key: str = "test-runner", root: Path = REPO_ROOT) -> str:
+    """Reference of the test-runner image ``key`` (a ``content`` tag is derived from the sources)."""
+    pin = versions.images[key]
     tag = content_tag(root) if pin.tag == "content" else pin.tag
     return f"{pin.repository}:{tag}"

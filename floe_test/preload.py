@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from floe_test._private.proc import docker_running, run
 from testing.errors import InfraError, PrerequisiteError
@@ -54,13 +55,22 @@ def local_image_present(ref: str) -> bool:
     return run(["docker", "image", "inspect", ref], timeout=60, what=f"inspecting {ref}", check=False).returncode == 0
 
 
-def ensure_local(ref: str, *, build: dict[str, str] | None) -> str:
+def ensure_local(ref: str, *, build: dict[str, Any] | None) -> str:
     if local_image_present(ref):
         return "local"
     if build is not None:
         log(f"Building {ref} from {build['dockerfile']}")
         run(
-            ["docker", "build", "-f", build["dockerfile"], "-t", ref, build["context"]],
+            [
+                "docker",
+                "build",
+                "-f",
+                build["dockerfile"],
+                "-t",
+                ref,
+                *(f"--build-arg={arg}" for arg in build.get("build_args", [])),
+                build["context"],
+            ],
             timeout=1800,
             what=f"building the test-runner image {ref}",
         )
@@ -116,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-ref", help="the image built locally rather than pulled")
     parser.add_argument("--dockerfile")
     parser.add_argument("--context")
+    parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE for docker build (repeatable)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    build = {"dockerfile": args.dockerfile, "context": args.context} if args.build_ref else None
+    build = (
+        {"dockerfile": args.dockerfile, "context": args.context, "build_args": args.build_arg}
+        if args.build_ref
+        else None
+    )
     try:
         print(json.dumps(preload(args.cluster, args.image, build_ref=args.build_ref, build=build)))
     except InfraError as exc:

@@ -13,6 +13,7 @@ Values may name pinned images and secrets instead of spelling them out, so a ver
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,10 +30,12 @@ PLACEHOLDER = re.compile(r"\{\{\s*(image|repository|tag|secret|values|namespace)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _PROTOCOLS = {"http", "tcp"}
-_PROFILE_FIELDS = {"profile", "description", "kindConfig", "platformNamespace", "testJob", "services"}
+_PROFILE_FIELDS = {"profile", "description", "kindConfig", "platformNamespace", "testJob", "services", "variants"}
+_VARIANT_FIELDS = {"description", "images", "services", "testJob"}
 _SERVICE_FIELDS = {"enabled", "chart", "namespace", "timeoutSeconds", "values", "endpoints", "description"}
 _ENDPOINT_FIELDS = {"name", "service", "port", "protocol", "path", "expectStatus", "podSelector"}
 _JOB_FIELDS = {
+    "baseImage",
     "image",
     "pytestArgs",
     "resources",
@@ -81,6 +84,8 @@ class TestJobSpec:
     results_storage: str = "1Gi"
     secret_env: dict[str, str] = field(default_factory=dict)
     test_timeout_seconds: int = 300
+    base_image: str = "python-base"
+    """Image key of the test-runner's base (build arg BASE_IMAGE of testing/Dockerfile)."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +125,72 @@ def profile_path(name_or_path: str) -> Path:
     return K8S_DIR / f"values-{name_or_path}.yaml"
 
 
-def load_profile(name_or_path: str, versions: Versions, *, disabled: frozenset[str] = frozenset()) -> Profile:
+def load_profile(
+    name_or_path: str, versions: Versions, *, disabled: frozenset[str] = frozenset(), variant: str | None = None
+) -> Profile:
     path = profile_path(name_or_path)
-    return parse_profile(load_mapping(path), display(path), path.parent, versions, disabled=disabled)
+    data = apply_variant(load_mapping(path), variant, display(path))
+    return parse_profile(data, display(path), path.parent, versions, disabled=disabled)
+
+
+def apply_variant(data: Mapping[str, Any], variant: str | None, source: str) -> dict[str, Any]:
+    """The profile with one of its ``variants`` applied (e.g. ``airgapped``), so a variant is chosen
+    by a stack setting, never by editing files.
+
+    A variant may remap image keys (``images: {postgres: postgres-airgapped}``: every image
+    placeholder and ``testJob.image`` naming the first key uses the second), replace fields of
+    services (``services.<name>.<field>``; each listed field is replaced whole) and of ``testJob``.
+    """
+    result = {k: copy.deepcopy(v) for k, v in data.items() if k != "variants"}
+    if variant is None:
+        return result
+    variants = data.get("variants") or {}
+    if variant not in variants:
+        known = ", ".join(sorted(variants)) or "none"
+        raise ConfigError(
+            [ConfigProblem(source, "variants", f"unknown variant {variant!r} (this profile has: {known})")]
+        )
+    spec = variants[variant]
+    problems = [
+        ConfigProblem(
+            source, f"variants.{variant}.{key}", f"unknown field (a variant has: {', '.join(sorted(_VARIANT_FIELDS))})"
+        )
+        for key in spec
+        if key not in _VARIANT_FIELDS
+    ]
+    for name, fields in (spec.get("services") or {}).items():
+        if name not in (result.get("services") or {}):
+            problems.append(
+                ConfigProblem(source, f"variants.{variant}.services.{name}", "no such service in the profile")
+            )
+            continue
+        result["services"][name].update(copy.deepcopy(fields))
+    result.setdefault("testJob", {}).update(copy.deepcopy(spec.get("testJob") or {}))
+    if problems:
+        raise ConfigError(problems)
+    remap = {str(k): str(v) for k, v in (spec.get("images") or {}).items()}
+    if remap:
+        result = _remap_images(result, remap)
+        job = result["testJob"]
+        job["image"] = remap.get(job.get("image", "test-runner"), job.get("image", "test-runner"))
+    return result
+
+
+def _remap_images(node: Any, remap: Mapping[str, str]) -> Any:
+    if isinstance(node, Mapping):
+        return {k: _remap_images(v, remap) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_remap_images(v, remap) for v in node]
+    if isinstance(node, str):
+
+        def one(m: re.Match[str]) -> str:
+            kind, arg = m.group(1), m.group(2) or ""
+            if kind in {"image", "repository", "tag"} and arg in remap:
+                return "{{" + f"{kind}:{remap[arg]}" + "}}"
+            return m.group(0)
+
+        return PLACEHOLDER.sub(one, node)
+    return node
 
 
 def parse_profile(
@@ -189,6 +257,9 @@ def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -
     image = data.get("image", "test-runner")
     if image not in versions.images:
         bad("testJob.image", f"{image!r} is not an image key in versions.yaml")
+    base_image = data.get("baseImage", "python-base")
+    if base_image not in versions.images:
+        bad("testJob.baseImage", f"{base_image!r} is not an image key in versions.yaml")
     deadline = data.get("activeDeadlineSeconds", 3600)
     if not isinstance(deadline, int) or isinstance(deadline, bool) or deadline <= 0:
         bad(
@@ -222,6 +293,7 @@ def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -
         str(data.get("resultsStorage", "1Gi")),
         dict(secret_env),
         test_timeout,
+        str(base_image),
     )
 
 

@@ -5,6 +5,7 @@ Built as functions so unit tests and ``floe-test render`` run the very same code
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -66,15 +67,17 @@ class StackPlan:
 def plan_stack(settings: StackSettings, versions: Versions | None = None) -> StackPlan:
     versions = versions or load_versions()
     disabled = settings.disabled_services
-    profile = load_profile(settings.profile, versions, disabled=disabled)
+    profile = load_profile(settings.profile, versions, disabled=disabled, variant=settings.variant)
     if not settings.services_enabled:
-        profile = load_profile(settings.profile, versions, disabled=frozenset(s.name for s in profile.services))
+        profile = load_profile(
+            settings.profile, versions, disabled=frozenset(s.name for s in profile.services), variant=settings.variant
+        )
     base = load_kind_config(settings.kind_config or profile.kind_config)
     rendered = render_kind_config(
         base, cluster_name=settings.cluster_name, expose_ports=settings.expose_ports, extra_mounts=settings.extra_mounts
     )
     digest = config_hash(rendered, kind_version=versions.kind, node_image=versions.node_image)
-    runner = settings.test_image or runner_image_ref(versions)
+    runner = settings.test_image or runner_image_ref(versions, profile.test_job.image)
     images = [runner, versions.images[HELPER_IMAGE_KEY].ref]
     images += [versions.images[key].ref for key in profile.images if key != profile.test_job.image]
     return StackPlan(
@@ -100,7 +103,13 @@ def build_stack(
         ),
     )
     build = (
-        None if s.test_image else TestRunnerBuild(dockerfile=REPO_ROOT / "testing" / "Dockerfile", context=REPO_ROOT)
+        None
+        if s.test_image
+        else TestRunnerBuild(
+            dockerfile=REPO_ROOT / "testing" / "Dockerfile",
+            context=REPO_ROOT,
+            build_args=(("BASE_IMAGE", plan.versions.images[plan.profile.test_job.base_image].ref),),
+        )
     )
     preload = ImagePreload(
         "images",
@@ -187,9 +196,10 @@ def run() -> None:
     """Entry point of ``__main__.py``: read the stack's config, build, export."""
     config = pulumi.Config(PROJECT)
     stack = pulumi.get_stack()
-    from floe_test.settings import KEYS, SECRET_KEYS
+    from floe_test.settings import KEYS, SECRET_KEYS, run_overrides
 
     raw = {key: value for key in KEYS if key not in SECRET_KEYS and (value := config.get(key)) is not None}
+    raw |= run_overrides(os.environ)
     settings = parse_settings(stack, raw, source=f"stack {stack} config")
     plan = plan_stack(settings)
     kubeconfig = config.get_secret("kubeconfig")

@@ -7,6 +7,7 @@ kept. Exit code: 0 tests passed, 1 tests failed, 2 infrastructure or usage error
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
 from floe_test.paths import REPO_ROOT, STATE_DIR
 from floe_test.report import append_history
+from floe_test.settings import RUN_SETTINGS_ENV
 from testing.errors import InfraError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
@@ -99,7 +101,7 @@ def run_target(settings: Any, run_id: str) -> Target:
     from floe_test.versions import load_versions
 
     versions = load_versions()
-    profile = load_profile(settings.profile, versions)
+    profile = load_profile(settings.profile, versions, variant=settings.variant)
     return Target(
         cluster=settings.cluster_name,
         namespace=f"{settings.namespace_prefix}-{run_id}",
@@ -190,18 +192,16 @@ def run(options: RunOptions) -> int:
             log(f"interrupted during preflight ({exc or 'Ctrl-C'}): nothing was created, nothing to destroy")
             return EXIT_INFRA
         env = pulumi_environment()
+        per_run = {"runId": run_id, "ci": str(options.ci).lower(), "reuseCluster": str(options.reuse).lower()}
+        if options.adopt:
+            per_run["clusterMode"] = "adopt"
+        env[RUN_SETTINGS_ENV] = json.dumps(per_run)
         stack = select_stack(options.stack, env)
-        from pulumi import automation as auto
 
         job_state: str | None = None
         reason = ""
         collection: Any = None
         try:
-            stack.set_config("floe-testinfra:runId", auto.ConfigValue(run_id))
-            stack.set_config("floe-testinfra:ci", auto.ConfigValue("true" if options.ci else "false"))
-            stack.set_config("floe-testinfra:reuseCluster", auto.ConfigValue("true" if options.reuse else "false"))
-            if options.adopt:
-                stack.set_config("floe-testinfra:clusterMode", auto.ConfigValue("adopt"))
             with phase(f"up (stack {options.stack}, run {run_id})"):
                 stack.up(on_output=engine_output)
             with phase(f"wait for job/{target.job} in namespace {target.namespace}"):

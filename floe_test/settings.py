@@ -35,6 +35,7 @@ KEYS: dict[str, str] = {
     "servicesEnabled": "deploy the platform services (default true; false deploys cluster, namespace and Job only)",
     "disabledServices": "comma-separated services of the profile not to deploy",
     "reuseCluster": "reuse a running cluster with the same config hash (default true); false: it is an error",
+    "variant": "a variant of the profile, e.g. airgapped (images and charts built here, no registry needed)",
     "runId": "identifier of the test run (default local); the namespace is <namespacePrefix>-<runId>",
     "namespacePrefix": "prefix of the run namespace (default floe-test)",
     "testImage": "use this test-runner image as it is instead of building one",
@@ -44,6 +45,24 @@ KEYS: dict[str, str] = {
     "ci": "a CI run (default false): no kept namespaces, a missing cluster fails, infra-only reruns (--reruns 2)",
 }
 SECRET_KEYS = {"kubeconfig"}
+#: Per-run settings (run id, CI mode, reuse, adopt) as a JSON object. They travel in the environment
+#: of the Pulumi program rather than through `pulumi config set`, which would rewrite the committed
+#: Pulumi.<stack>.yaml on every run.
+RUN_SETTINGS_ENV = "FLOE_RUN_SETTINGS"
+
+
+def run_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The per-run settings in ``FLOE_RUN_SETTINGS`` (empty when unset)."""
+    raw = environ.get(RUN_SETTINGS_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([ConfigProblem(RUN_SETTINGS_ENV, "-", f"not valid JSON: {exc}")]) from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError([ConfigProblem(RUN_SETTINGS_ENV, "-", "must be a JSON object of setting -> string")])
+    return {str(k): v for k, v in data.items()}
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,7 @@ class StackSettings:
     chart_cache_dir: Path | None = None
     offline_charts: bool = False
     reuse_cluster: bool = True
+    variant: str | None = None
     job_deadline_seconds: int | None = None
     ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -171,6 +191,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         chart_cache_dir=(REPO_ROOT / chart_cache) if chart_cache else None,
         offline_charts=boolean("offlineCharts", False),
         reuse_cluster=boolean("reuseCluster", True),
+        variant=values.get("variant") or None,
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
         ci=boolean("ci", False),
     )

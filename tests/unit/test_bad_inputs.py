@@ -4,6 +4,7 @@ names the file and the field, and `floe-test render` exits 2 leaving nothing beh
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -172,3 +173,62 @@ def test_render_with_invalid_yaml_names_the_line(tmp_path, capsys):
     config.write_text("kind: Cluster\nnodes:\n  - role: [worker\n")
     assert main(["render", "integration", "--out", str(tmp_path / "out"), "--set", f"kindConfig={config}"]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+VARIANT_PROFILE = {
+    **PROFILE,
+    "variants": {
+        "airgapped": {
+            "images": {"postgres": "redis"},
+            "services": {"dagster": {"enabled": False}},
+            "testJob": {"activeDeadlineSeconds": 1200},
+        }
+    },
+}
+
+
+def test_a_variant_remaps_images_and_replaces_service_fields():
+    from floe_test.profiles import apply_variant
+
+    data = apply_variant(VARIANT_PROFILE, "airgapped", "values-integration.yaml")
+    profile = parse_profile(data, "values-integration.yaml", K8S_DIR, load_versions())
+    postgres = next(s for s in profile.services if s.name == "postgresql")
+    assert postgres.images == ("redis",)
+    assert not next(s for s in profile.services if s.name == "dagster").enabled
+    assert profile.test_job.active_deadline_seconds == 1200
+    assert "variants" not in data
+
+
+def test_without_a_variant_the_profile_is_unchanged():
+    from floe_test.profiles import apply_variant
+
+    data = apply_variant(VARIANT_PROFILE, None, "values-integration.yaml")
+    assert data == {k: v for k, v in VARIANT_PROFILE.items() if k != "variants"}
+
+
+@pytest.mark.parametrize(
+    ("variant", "spec", "message"),
+    [
+        ("offline", None, "unknown variant 'offline' (this profile has: airgapped)"),
+        ("airgapped", {"services": {"cube": {"enabled": False}}}, "variants.airgapped.services.cube: no such service"),
+        ("airgapped", {"charts": {}}, "variants.airgapped.charts: unknown field"),
+    ],
+    ids=["unknown-variant", "unknown-service", "unknown-field"],
+)
+def test_bad_variants_are_rejected(variant, spec, message):
+    from floe_test.profiles import apply_variant
+
+    data = copy.deepcopy(VARIANT_PROFILE)
+    if spec is not None:
+        data["variants"]["airgapped"] = spec
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        apply_variant(data, variant, "values-integration.yaml")
+
+
+def test_per_run_settings_come_from_the_environment_not_the_stack_file():
+    from floe_test.settings import RUN_SETTINGS_ENV, run_overrides
+
+    assert run_overrides({RUN_SETTINGS_ENV: '{"runId": "r1", "ci": "true"}'}) == {"runId": "r1", "ci": "true"}
+    assert run_overrides({}) == {}
+    with pytest.raises(ConfigError, match="FLOE_RUN_SETTINGS: -: must be a JSON object"):
+        run_overrides({RUN_SETTINGS_ENV: '["runId"]'})

@@ -6,6 +6,7 @@ got that far), destroy, restore the signal handler and leave no temporary files.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import tempfile
@@ -19,6 +20,7 @@ import floe_test.run as run_module
 from floe_test import doctor
 from floe_test.collect import Collection
 from floe_test.run import EXIT_FAILED, EXIT_INFRA, EXIT_PASSED, RunOptions, detach_kept_resources, run
+from floe_test.settings import RUN_SETTINGS_ENV
 from tests.unit.collect_fakes import FakeCore
 
 
@@ -88,6 +90,7 @@ class Harness:
     diagnose_hook: Any = None
     regressions: list[dict[str, Any]] = field(default_factory=list)
     selected: int = 0
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -105,6 +108,7 @@ def harness(tmp_path, monkeypatch) -> Harness:
 
     def select(stack: str, env: dict[str, str]) -> FakeStack:
         h.selected += 1
+        h.env = env
         return h.stack
 
     def wait(cluster: str, namespace: str, job: str) -> str | None:
@@ -155,7 +159,9 @@ def test_exit_code_is_the_tests_result_and_everything_is_destroyed(harness, stat
     assert run(options(harness)) == code
     assert harness.stack.calls[-1] == "destroy"
     assert harness.stack.calls.index("collect") < harness.stack.calls.index("destroy")
-    assert harness.stack.config["floe-testinfra:runId"] == "r1"
+    per_run = json.loads(harness.env[RUN_SETTINGS_ENV])
+    assert per_run == {"runId": "r1", "ci": "false", "reuseCluster": "false"}
+    assert harness.stack.config == {}, "a run must not rewrite the committed Pulumi.<stack>.yaml"
     assert_clean(harness)
 
 
