@@ -111,6 +111,9 @@ class GoRecipe:
     #: module built, all at the same commit), and generate commands to run first.
     siblings: tuple[tuple[str, str], ...] = ()
     generate: tuple[tuple[str, ...], ...] = ()
+    #: For ``upstream``: a named step of ours run before ``generate`` (floe_test._private.gobuild.PREPARE),
+    #: e.g. the Kubernetes provider's schema generation from local OpenAPI specs.
+    prepare: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -285,6 +288,7 @@ TOOLS: dict[str, ToolSpec] = {
                     ("provider", "github.com/pulumi/pulumi-kubernetes/provider/v4"),
                     ("sdk", "github.com/pulumi/pulumi-kubernetes/sdk/v4"),
                 ),
+                prepare="pulumi-kubernetes-schema",
                 generate=(("go", "generate", "cmd/pulumi-resource-kubernetes/main.go"),),
                 ldflags=("-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={bare}",),
                 env={"CGO_ENABLED": "0", "VERSION": "{bare}"},

@@ -4,16 +4,23 @@ Everything is fetched through the Go module proxy (``GOPROXY``), or taken from a
 upstream repository (``--go-src``) for machines whose proxy does not serve a module. Builds run under
 ``nice -n 10`` with ``GOFLAGS=-mod=mod`` and ``-trimpath``, in ``<cache>/_build/<tool>-<version>/``; the
 recipes in the repository are never modified.
+
+``--go-src`` may also be a git repository (a bare mirror): the commit recorded for the version in
+``source.json`` is exported from it into the build directory (never into the repository). A mirror with
+blobs left out (a partial clone) yields a checkout without those files; the recipe's prepare step has to
+regenerate them (pulumi-resource-kubernetes: its schema and one Go SDK file), or the build fails on them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -108,8 +115,13 @@ class _Runner:
         return proc.stdout or ""
 
 
-def _commit_for(tool: str, version: str) -> tuple[str, str]:
+def _source_json(tool: str) -> dict[str, Any]:
     data = json.loads((RECIPES / tool / "source.json").read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _commit_for(tool: str, version: str) -> tuple[str, str]:
+    data = _source_json(tool)
     commit = (data.get("commits") or {}).get(version)
     if not commit:
         raise _error(
@@ -118,6 +130,243 @@ def _commit_for(tool: str, version: str) -> tuple[str, str]:
             f"{version} there, or build from a local checkout: --tool {tool} --go-src <checkout>"
         )
     return data["module"], commit
+
+
+def is_git_dir(path: Path) -> bool:
+    """A bare repository (``HEAD`` + ``objects/``) or a work tree with ``.git``."""
+    return ((path / "HEAD").is_file() and (path / "objects").is_dir()) or (path / ".git").exists()
+
+
+def _git(git_dir: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
+    proc = subprocess.run(
+        ["git", f"--git-dir={git_dir}", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    if check and proc.returncode != 0:
+        raise _error(f"git {' '.join(args[:3])} in {git_dir} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def export_git(git_dir: Path, commit: str, paths: Sequence[str], dest: Path) -> list[str]:
+    """Write ``paths`` of ``commit`` from ``git_dir`` into ``dest``; returns the files whose blobs the
+    repository lacks (a partial mirror), which are left out. Uses a temporary index: the repository is
+    only read."""
+    git_dir = git_dir / ".git" if (git_dir / ".git").is_dir() else git_dir
+    resolved = _git(git_dir, "rev-parse", "--verify", f"{commit}^{{commit}}").strip()
+    listing = _git(git_dir, "ls-tree", "-r", "--full-tree", resolved, "--", *paths)
+    blobs: list[tuple[str, str]] = []
+    for line in listing.splitlines():
+        meta, _, name = line.partition("\t")
+        _mode, kind, sha = meta.split()
+        if kind == "blob":
+            blobs.append((sha, name))
+    if not blobs:
+        raise _error(f"{git_dir} has no files under {', '.join(paths)} at {commit}")
+    check = subprocess.run(
+        ["git", f"--git-dir={git_dir}", "cat-file", "--batch-check"],
+        input="".join(f"{sha}\n" for sha, _ in blobs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    missing = [
+        name for (sha, name), line in zip(blobs, check.stdout.splitlines(), strict=False) if line.endswith(" missing")
+    ]
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="floe-git-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(git_dir, "read-tree", resolved, env=env)
+        absent = set(missing)
+        present = [name for _, name in blobs if name not in absent]
+        for start in range(0, len(present), 500):
+            _git(
+                git_dir,
+                f"--work-tree={dest}",
+                "checkout-index",
+                "--force",
+                f"--prefix={dest}/",
+                "--",
+                *present[start : start + 500],
+                env=env,
+            )
+    return missing
+
+
+def _substitute_refused(
+    run: _Runner, go: str, module_dir: Path, scratch: Path, substitutes: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """For each module the recipe names: keep upstream's version when the proxy serves it, else require the
+    recipe's nearest served version (``go mod edit -require`` in the build copy). Returns what changed."""
+    if not substitutes:
+        return {}
+    required = {
+        r["Path"]: r["Version"]
+        for r in json.loads(
+            run([go, "mod", "edit", "-json"], module_dir, what="go mod edit -json", mod_flags=False, capture=True)
+        ).get("Require")
+        or []
+    }
+    changed: dict[str, Any] = {}
+    edits: list[str] = []
+    for module, entry in substitutes.items():
+        upstream = required.get(module)
+        if upstream is None:
+            continue
+        try:
+            run(
+                [go, "mod", "download", "-json", f"{module}@{upstream}"],
+                scratch,
+                what=f"go mod download {module}@{upstream}",
+                mod_flags=False,
+                capture=True,
+            )
+            continue  # served: the upstream version stays
+        except ToolchainError:
+            pass
+        edits.append(f"-require={module}@{entry['version']}")
+        changed[module] = {"upstream": upstream, "used": entry["version"], "why": entry.get("why", "")}
+        run.log(f"  {module}@{upstream} is not served here; using {entry['version']} ({entry.get('why', '')})")
+    if edits:
+        run([go, "mod", "edit", *edits], module_dir, what="go mod edit (substitutes)", mod_flags=False)
+    return changed
+
+
+_LEGACY_SPECS = re.compile(r"range \[\]string\{([^}]*)\}\s*\{\s*legacySwaggerPath")
+
+
+def _prepare_pulumi_kubernetes(
+    run: _Runner,
+    go: str,
+    build_dir: Path,
+    module_dir: Path,
+    version: str,
+    values: Mapping[str, str],
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What upstream's ``make schema`` + ``make k8sprovider`` do before ``go generate``, offline:
+
+    1. the Kubernetes OpenAPI specs the generator reads (the current one from the Makefile's KUBE_VERSION
+       and the legacy ones listed in cmd/pulumi-gen-kubernetes/main.go, which it would download from
+       GitHub) are taken from the ``k8s.io/kubernetes`` module zips (api/openapi-spec/swagger.json),
+       verified by the Go checksum database, and placed where the generator looks first;
+    2. build pulumi-gen-kubernetes, run ``schema`` (-> cmd/pulumi-resource-kubernetes/schema.json) and
+       ``kinds``;
+    3. Go SDK files missing from the checkout are regenerated (``go``); files the checkout has are kept,
+       and the number that differ from the generator's output is recorded (0 = the schema is faithful).
+    """
+    specs = (data.get("openapi") or {}).get(version)
+    if not specs:
+        raise _error(
+            f"tools/gobuild/pulumi-resource-kubernetes/source.json has no openapi.{version} (the KUBE_VERSION "
+            "of upstream's Makefile and the legacy spec versions of cmd/pulumi-gen-kubernetes/main.go)"
+        )
+    current, legacy = specs["current"], list(specs["legacy"])
+    main_go = (module_dir / "cmd" / "pulumi-gen-kubernetes" / "main.go").read_text()
+    match = _LEGACY_SPECS.search(main_go)
+    if match:
+        wanted = [f"v1.{minor}.0" for minor in re.findall(r'"(\d+)"', match.group(1))]
+        if sorted(wanted) != sorted(legacy):
+            raise _error(
+                f"pulumi-gen-kubernetes at {version} merges legacy specs {wanted}, but source.json lists {legacy}: "
+                "update openapi in tools/gobuild/pulumi-resource-kubernetes/source.json"
+            )
+    spec_dir = module_dir / "pkg" / "gen" / "openapi-specs"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    scratch = build_dir / "_scratch"
+    scratch.mkdir(exist_ok=True)
+    record: dict[str, Any] = {"openapi_specs": {}}
+    started = time.monotonic()
+    for kube in [current, *legacy]:
+        info = json.loads(
+            run(
+                [go, "mod", "download", "-json", f"k8s.io/kubernetes@{kube}"],
+                scratch,
+                what=f"go mod download k8s.io/kubernetes@{kube}",
+                mod_flags=False,
+                capture=True,
+            )
+        )
+        source = Path(info["Dir"]) / "api" / "openapi-spec" / "swagger.json"
+        if not source.is_file():
+            raise _error(f"k8s.io/kubernetes@{kube} has no api/openapi-spec/swagger.json")
+        target = spec_dir / f"swagger-{kube}.json"
+        shutil.copyfile(source, target)
+        record["openapi_specs"][kube] = {"module_sum": info.get("Sum"), "sha256": _sha256(target)}
+    record["openapi_seconds"] = round(time.monotonic() - started, 1)
+
+    gen = build_dir / "_gen" / "pulumi-gen-kubernetes"
+    ldflags = f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={values['bare']}"
+    started = time.monotonic()
+    run(
+        [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(gen), "./cmd/pulumi-gen-kubernetes"],
+        module_dir,
+        what="go build pulumi-gen-kubernetes",
+    )
+    record["generator_build_seconds"] = round(time.monotonic() - started, 1)
+
+    provider_cmd = module_dir / "cmd" / "pulumi-resource-kubernetes"
+    terraform = module_dir / "cmd" / "pulumi-gen-kubernetes" / "terraform.json"
+    mapping = provider_cmd / "terraform-mapping.json"
+    committed_mapping = mapping.read_bytes() if mapping.is_file() else None
+    stubbed = not terraform.is_file()
+    if stubbed:
+        # Only the terraform mapping is derived from it; the committed mapping is put back below.
+        terraform.write_text("{}\n")
+    started = time.monotonic()
+    run(
+        [str(gen), "schema", str(spec_dir / f"swagger-{current}.json"), str(build_dir)],
+        module_dir,
+        what="pulumi-gen-kubernetes schema",
+    )
+    if stubbed:
+        terraform.unlink()
+        if committed_mapping is not None:
+            mapping.write_bytes(committed_mapping)
+        record["terraform_mapping"] = "kept from the checkout (terraform.json absent)"
+    schema = provider_cmd / "schema.json"
+    run([str(gen), "kinds", str(schema), str(build_dir)], module_dir, what="pulumi-gen-kubernetes kinds")
+
+    sdk = build_dir / "sdk" / "go" / "kubernetes"
+    if sdk.is_dir():
+        kept = sdk.with_name("kubernetes.checkout")
+        sdk.rename(kept)
+        run([str(gen), "go", str(schema), str(build_dir)], module_dir, what="pulumi-gen-kubernetes go")
+        differing = 0
+        for path in kept.rglob("*"):
+            if path.is_file():
+                rel = path.relative_to(kept)
+                generated = sdk / rel
+                if not generated.is_file() or generated.read_bytes() != path.read_bytes():
+                    differing += 1
+                generated.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, generated)
+        regenerated = sorted(
+            str(p.relative_to(build_dir))
+            for p in sdk.rglob("*")
+            if p.is_file() and not (kept / p.relative_to(sdk)).is_file()
+        )
+        shutil.rmtree(kept)
+        record["sdk_go"] = {"regenerated_missing": regenerated, "checkout_files_differing_from_generator": differing}
+    record["generate_seconds"] = round(time.monotonic() - started, 1)
+    record["schema_sha256"] = _sha256(schema)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return record
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+PREPARE: dict[str, Callable[..., dict[str, Any]]] = {"pulumi-kubernetes-schema": _prepare_pulumi_kubernetes}
 
 
 def build(
@@ -217,7 +466,14 @@ def build(
                 raise _error(f"{spec.name}: {module} has no {rel} to install next to the binary: {exc}") from exc
         record["requires"] = {m: fill(v) for m, v in recipe.requires}
     else:  # upstream: lay the repo's module directories out as siblings and build the first one in place
-        if go_src is not None:
+        if go_src is not None and is_git_dir(go_src):
+            _module, commit = _commit_for(spec.name, version)
+            missing = export_git(go_src, commit, [d for d, _m in recipe.siblings], build_dir)
+            record.update({"go_src": str(go_src), "commit": commit})
+            if missing:
+                record["missing_in_checkout"] = missing
+                log(f"  {go_src} lacks {len(missing)} file(s) at {commit[:12]}: {', '.join(missing)}")
+        elif go_src is not None:
             for directory, _module in recipe.siblings:
                 shutil.copytree(go_src / directory, build_dir / directory, symlinks=True)
             record["go_src"] = str(go_src)
@@ -237,6 +493,16 @@ def build(
                 shutil.copytree(info["Dir"], build_dir / directory, symlinks=True)
         _make_writable(build_dir)
         module_dir = build_dir / recipe.siblings[0][0]
+        data = _source_json(spec.name) if (RECIPES / spec.name / "source.json").is_file() else {}
+        scratch = build_dir / "_scratch"
+        scratch.mkdir(exist_ok=True)
+        substituted = _substitute_refused(
+            run, go, module_dir, scratch, (data.get("substitutes") or {}).get(version) or {}
+        )
+        if substituted:
+            record["substituted"] = substituted
+        if recipe.prepare:
+            record.update(PREPARE[recipe.prepare](run, go, build_dir, module_dir, version, values, data))
         for command in recipe.generate:
             argv = [go if part == "go" else part for part in command]
             run(argv, module_dir, what=" ".join(command))
@@ -245,6 +511,13 @@ def build(
             module_dir,
             what=f"go build {fill(recipe.package)}",
         )
+        if substituted:  # what the binary links of them (MVS may also move a module the recipe did not name)
+            binary = str(out / spec.binaries[0])
+            info = run([go, "version", "-m", binary], module_dir, what="go version -m", capture=True)
+            named = set((data.get("substitutes") or {}).get(version, {}))
+            fields = [line.split("\t") for line in info.splitlines()]
+            linked = {f[2]: f[3] for f in fields if len(f) >= 4 and f[1] == "dep"}
+            record["linked"] = {m: v for m, v in linked.items() if m in named}
     record["build_seconds"] = round(time.monotonic() - started, 1)
     record["modcache_kb_added"] = max(0, _du_kb(modcache) - before)
     log(

@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import re
+import shutil
+import subprocess
 import tarfile
 import tomllib
 from pathlib import Path
@@ -279,3 +281,93 @@ def test_pulumi_env_is_offline_and_uses_the_cached_plugins(tmp_path: Path) -> No
     assert env["PULUMI_IGNORE_AMBIENT_PLUGINS"] == "true"
     assert env["PATH"].split(":")[0] == str(chain.pulumi_root / "bin")
 
+
+
+# ------------------------------------------------------------------------------------------ source builds
+def _git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(cwd), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def test_kubernetes_provider_pin_has_a_commit_and_openapi_specs_in_its_recipe() -> None:
+    data = json.loads((REPO_ROOT / "tools" / "gobuild" / "pulumi-resource-kubernetes" / "source.json").read_text())
+    pin = load_versions().get("tools.pulumi-kubernetes")
+    assert re.fullmatch(r"[0-9a-f]{40}", data["commits"][pin])
+    specs = data["openapi"][pin]
+    assert all(re.fullmatch(r"v1\.\d+\.\d+", v) for v in [specs["current"], *specs["legacy"]])
+    assert TOOLS["pulumi-resource-kubernetes"].recipe.prepare == "pulumi-kubernetes-schema"
+
+
+def test_a_git_mirror_is_exported_at_the_commit_and_files_it_lacks_are_named(tmp_path: Path) -> None:
+    from floe_test._private.gobuild import export_git, is_git_dir
+
+    work = tmp_path / "work"
+    (work / "provider" / "cmd").mkdir(parents=True)
+    (work / "provider" / "go.mod").write_text("module example.com/provider\n")
+    (work / "provider" / "cmd" / "schema.json").write_text('{"big": "generated"}\n')
+    (work / "sdk").mkdir()
+    (work / "sdk" / "go.mod").write_text("module example.com/sdk\n")
+    (work / "docs.md").write_text("not exported\n")
+    _git(tmp_path, "init", "-q", str(work))
+    _git(work, "add", ".")
+    _git(work, "commit", "-q", "-m", "one")
+    commit = _git(work, "rev-parse", "HEAD").strip()
+    _git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "mirror.git"))
+    mirror = tmp_path / "mirror.git"
+    # A partial mirror: the generated file's blob is absent (repacked without it).
+    blob = _git(mirror, "rev-parse", f"{commit}:provider/cmd/schema.json").strip()
+    keep = [line.split()[0] for line in _git(mirror, "rev-list", "--objects", "--all").splitlines()]
+    keep.remove(blob)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    subprocess.run(["git", f"--git-dir={mirror}", "pack-objects", "-q", str(fresh / "pack")],
+                   input="\n".join(keep) + "\n", text=True, check=True, capture_output=True)
+    shutil.rmtree(mirror / "objects" / "pack")
+    for loose in (mirror / "objects").glob("[0-9a-f][0-9a-f]"):
+        shutil.rmtree(loose)
+    shutil.copytree(fresh, mirror / "objects" / "pack")
+    assert _git(mirror, "cat-file", "-t", commit).strip() == "commit"
+    assert is_git_dir(mirror)
+
+    dest = tmp_path / "build"
+    missing = export_git(mirror, commit, ["provider", "sdk"], dest)
+
+    assert missing == ["provider/cmd/schema.json"]
+    assert (dest / "provider" / "go.mod").read_text() == "module example.com/provider\n"
+    assert (dest / "sdk" / "go.mod").is_file()
+    assert not (dest / "provider" / "cmd" / "schema.json").exists()
+    assert not (dest / "docs.md").exists()
+    assert not (mirror / "index").exists(), "the mirror is only read (a temporary index is used)"
+
+
+def test_refused_modules_are_substituted_only_when_the_proxy_refuses_them(tmp_path: Path) -> None:
+    from floe_test._private.gobuild import _substitute_refused
+
+    calls: list[list[str]] = []
+
+    class FakeRun:
+        logged: list[str] = []
+
+        def log(self, message: str) -> None:
+            self.logged.append(message)
+
+        def __call__(self, args: list[str], cwd: Path, *, what: str, mod_flags: bool = True,
+                     capture: bool = False) -> str:
+            calls.append(list(args))
+            if args[1:3] == ["mod", "edit"] and "-json" in args:
+                return json.dumps({"Require": [{"Path": "example.com/served", "Version": "v1.0.0"},
+                                               {"Path": "example.com/refused", "Version": "v2.0.0"}]})
+            if args[1:3] == ["mod", "download"] and args[-1] == "example.com/refused@v2.0.0":
+                raise ToolchainError("go mod download failed: 403 Forbidden")
+            return "{}"
+
+    changed = _substitute_refused(FakeRun(), "go", tmp_path, tmp_path, {  # type: ignore[arg-type]
+        "example.com/served": {"version": "v1.1.0", "why": "x"},
+        "example.com/refused": {"version": "v2.1.0", "why": "refused here"},
+        "example.com/unused": {"version": "v3.0.0"},
+    })
+
+    assert changed == {"example.com/refused": {"upstream": "v2.0.0", "used": "v2.1.0", "why": "refused here"}}
+    assert ["go", "mod", "edit", "-require=example.com/refused@v2.1.0"] in calls
+    assert not any("-require=example.com/served@v1.1.0" in c for c in calls)
