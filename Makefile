@@ -20,7 +20,7 @@ export PULUMI_SKIP_UPDATE_CHECK := true
 export PATH := $(CURDIR)/bin:$(PATH)
 
 .PHONY: help setup test lint templates render benchmarks test-k8s test-e2e test-k8s-cleanup doctor tools
-.PHONY: host-prep node-image
+.PHONY: host-prep node-image airgapped-images
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,3 +78,6 @@ host-prep: setup ## Prepare Docker for kind on this host, only what is detected 
 
 node-image: setup ## Build the Kind node image for the pinned Kubernetes from Debian packages and Go modules (cached)
 	$(PY) -m floe_test.airgap node-image
+
+airgapped-images: setup ## Build the air-gapped profile's service images (Debian packages + PyPI; cached by content)
+	nice -n 10 $(PY) -m floe_test.airgap.service_images

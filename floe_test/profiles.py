@@ -36,6 +36,7 @@ _SERVICE_FIELDS = {"enabled", "chart", "namespace", "timeoutSeconds", "values", 
 _ENDPOINT_FIELDS = {"name", "service", "port", "protocol", "path", "expectStatus", "podSelector"}
 _JOB_FIELDS = {
     "baseImage",
+    "helperImage",
     "image",
     "pytestArgs",
     "resources",
@@ -86,6 +87,8 @@ class TestJobSpec:
     test_timeout_seconds: int = 300
     base_image: str = "python-base"
     """Image key of the test-runner's base (build arg BASE_IMAGE of testing/Dockerfile)."""
+    helper_image: str = "busybox"
+    """Image key of short-lived helper pods (results reader, network probes); always preloaded."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,9 @@ def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -
     base_image = data.get("baseImage", "python-base")
     if base_image not in versions.images:
         bad("testJob.baseImage", f"{base_image!r} is not an image key in versions.yaml")
+    helper_image = data.get("helperImage", "busybox")
+    if helper_image not in versions.images:
+        bad("testJob.helperImage", f"{helper_image!r} is not an image key in versions.yaml")
     deadline = data.get("activeDeadlineSeconds", 3600)
     if not isinstance(deadline, int) or isinstance(deadline, bool) or deadline <= 0:
         bad(
@@ -294,6 +300,7 @@ def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -
         dict(secret_env),
         test_timeout,
         str(base_image),
+        str(helper_image),
     )
 
 

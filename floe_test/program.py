@@ -39,7 +39,8 @@ from floe_test.settings import PROJECT, StackSettings, parse_settings
 from floe_test.versions import Versions, load_versions
 from testing.plugin import infra_rerun_args
 
-#: Image for short-lived helper pods (results reader, network probes): always preloaded.
+#: Default image for short-lived helper pods (results reader, network probes): always preloaded.
+#: A profile (or its variant) may name another key as ``testJob.helperImage``.
 HELPER_IMAGE_KEY = "busybox"
 
 
@@ -61,7 +62,7 @@ class StackPlan:
 
     @property
     def helper_image(self) -> str:
-        return self.versions.images[HELPER_IMAGE_KEY].ref
+        return self.versions.images[self.profile.test_job.helper_image].ref
 
 
 def plan_stack(settings: StackSettings, versions: Versions | None = None) -> StackPlan:
@@ -78,7 +79,7 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
     )
     digest = config_hash(rendered, kind_version=versions.kind, node_image=versions.node_image)
     runner = settings.test_image or runner_image_ref(versions, profile.test_job.image)
-    images = [runner, versions.images[HELPER_IMAGE_KEY].ref]
+    images = [runner, versions.images[profile.test_job.helper_image].ref]
     images += [versions.images[key].ref for key in profile.images if key != profile.test_job.image]
     return StackPlan(
         settings, versions, profile, with_hash_label(rendered, digest), digest, runner, tuple(dict.fromkeys(images))

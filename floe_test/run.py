@@ -97,7 +97,6 @@ KEPT_TYPES = ("floe:testinfra:TestNamespace", "floe:testinfra:TestJob")
 def run_target(settings: Any, run_id: str) -> Target:
     """Every name of a run, from the stack settings (never from stack outputs a failed up may not write)."""
     from floe_test.profiles import load_profile
-    from floe_test.program import HELPER_IMAGE_KEY
     from floe_test.versions import load_versions
 
     versions = load_versions()
@@ -107,7 +106,7 @@ def run_target(settings: Any, run_id: str) -> Target:
         namespace=f"{settings.namespace_prefix}-{run_id}",
         platform_namespace=profile.platform_namespace,
         job="test-runner",
-        helper_image=versions.images[HELPER_IMAGE_KEY].ref,
+        helper_image=versions.images[profile.test_job.helper_image].ref,
     )
 
 
