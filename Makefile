@@ -64,8 +64,11 @@ doctor: setup ## Check prerequisites (Docker, kind, kubectl, helm, pulumi, inoti
 tools: setup ## Install pinned, checksummed kind/kubectl/helm/pulumi into bin/ (builds from Go modules offline)
 	$(PY) -m floe_test.toolchain install
 
-test-k8s: setup ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it)
-	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(if $(KEEP_CLUSTER),--keep-cluster) --reuse
+# AIRGAPPED=1: images, charts and the node image built on this machine (make node-image airgapped-images).
+AIRGAP_SETTINGS = $(if $(AIRGAPPED),--set variant=airgapped --set nodeImage=local)
+
+test-k8s: setup ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it, AIRGAPPED=1 offline)
+	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
 
 test-e2e: setup ## E2E run in a 3-node Kind cluster with the full platform
 	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(if $(KEEP_CLUSTER),--keep-cluster) --reuse

@@ -32,7 +32,9 @@ class KindClusterArgs:
     config_hash: str
     """Hash of the config and versions: an existing cluster is reused only when it matches."""
     node_image: str
-    """Node image pinned by digest (versions.yaml ``kind.node_image``)."""
+    """Node image pinned by digest (versions.yaml ``kind.node_image``), or a local one (see below)."""
+    node_image_local: bool = False
+    """The node image was built on this machine (content-hash tag, never pulled): no digest needed."""
     mode: ClusterMode = "create"
     """``create`` (reuse a same-hash cluster), ``adopt`` (must already exist), ``kubeconfig`` (any cluster)."""
     kubeconfig: pulumi.Input[str] | None = None
@@ -135,7 +137,7 @@ def _validate(args: KindClusterArgs) -> None:
         problems.add("kubeconfig", "mode 'kubeconfig' needs a kubeconfig (set the secret floe-testinfra:kubeconfig)")
     if args.mode != "kubeconfig" and args.kubeconfig is not None:
         problems.add("kubeconfig", f"is only used with mode 'kubeconfig', not {args.mode!r}")
-    if "@sha256:" not in args.node_image:
+    if "@sha256:" not in args.node_image and not args.node_image_local:
         problems.add("node_image", f"{args.node_image!r} must be pinned by digest (IMAGE:TAG@sha256:...)")
     problems.positive("ready_timeout_seconds", args.ready_timeout_seconds, maximum=3600)
     if args.config.data.get("name") != args.cluster_name:

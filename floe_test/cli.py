@@ -74,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             adopt=args.adopt,
             run_id=args.run_id,
             ci=args.ci,
+            overrides=dict(item.split("=", 1) for item in args.set),
             perf_history=Path(args.perf_history) if args.perf_history else None,
             perf_thresholds=Path(args.perf_thresholds) if args.perf_thresholds else None,
             perf_strict=args.perf_strict,
@@ -166,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--adopt", action="store_true", help="the cluster already exists (CI: helm/kind-action)")
     run.add_argument("--run-id", help="run identifier (default: random)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_set_item,
+        metavar="KEY=VALUE",
+        help="a floe-testinfra setting for this run only, e.g. variant=airgapped (repeatable)",
+    )
     run.add_argument(
         "--ci",
         action="store_true",

@@ -55,6 +55,8 @@ class StackPlan:
     config_hash: str
     test_runner_image: str
     images: tuple[str, ...]
+    node_image: str
+    """The node image: versions.yaml's pinned one, or one built here (setting nodeImage)."""
 
     @property
     def namespace(self) -> str:
@@ -74,15 +76,36 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
             settings.profile, versions, disabled=frozenset(s.name for s in profile.services), variant=settings.variant
         )
     base = load_kind_config(settings.kind_config or profile.kind_config)
+    node_image: str = versions.node_image
+    patches: tuple[str, ...] = ()
+    if settings.node_image == "local":
+        # A node image built on this machine (`make node-image`), and the containerd settings this
+        # host needs (only where detected: e.g. no CAP_SYS_RESOURCE in the bounding set).
+        from floe_test.airgap.cluster import containerd_patches, node_image_tag
+
+        node_image, patches = node_image_tag(versions.kubernetes), tuple(containerd_patches())
+    elif settings.node_image:
+        node_image = settings.node_image
     rendered = render_kind_config(
-        base, cluster_name=settings.cluster_name, expose_ports=settings.expose_ports, extra_mounts=settings.extra_mounts
+        base,
+        cluster_name=settings.cluster_name,
+        expose_ports=settings.expose_ports,
+        extra_mounts=settings.extra_mounts,
+        containerd_patches=patches,
     )
-    digest = config_hash(rendered, kind_version=versions.kind, node_image=versions.node_image)
+    digest = config_hash(rendered, kind_version=versions.kind, node_image=node_image)
     runner = settings.test_image or runner_image_ref(versions, profile.test_job.image)
     images = [runner, versions.images[profile.test_job.helper_image].ref]
     images += [versions.images[key].ref for key in profile.images if key != profile.test_job.image]
     return StackPlan(
-        settings, versions, profile, with_hash_label(rendered, digest), digest, runner, tuple(dict.fromkeys(images))
+        settings,
+        versions,
+        profile,
+        with_hash_label(rendered, digest),
+        digest,
+        runner,
+        tuple(dict.fromkeys(images)),
+        node_image,
     )
 
 
@@ -96,7 +119,8 @@ def build_stack(
             cluster_name=s.cluster_name,
             config=plan.kind_config,
             config_hash=plan.config_hash,
-            node_image=plan.versions.node_image,
+            node_image=plan.node_image,
+            node_image_local=plan.node_image != plan.versions.node_image,
             mode=s.cluster_mode,  # type: ignore[arg-type]
             kubeconfig=kubeconfig,
             ready_timeout_seconds=s.ready_timeout_seconds,

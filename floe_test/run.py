@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -41,6 +41,8 @@ class RunOptions:
     perf_history: Path | None = None
     perf_thresholds: Path | None = None
     perf_strict: bool = False
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Per-run settings (``--set KEY=VALUE``), e.g. variant=airgapped; never written to the stack file."""
 
 
 def log(message: str) -> None:
@@ -177,7 +179,7 @@ def run(options: RunOptions) -> int:
 
     if options.stack not in KNOWN_STACKS:
         read_stack_file(options.stack)  # raises the "unknown stack" error naming the known ones
-    settings = parse_settings(options.stack, read_stack_file(options.stack))
+    settings = parse_settings(options.stack, {**read_stack_file(options.stack), **options.overrides})
     run_id = options.run_id or new_run_id()
     target = run_target(settings, run_id)
     history = options.perf_history or STATE_DIR / "perf" / f"{options.stack}.jsonl"
@@ -191,7 +193,12 @@ def run(options: RunOptions) -> int:
             log(f"interrupted during preflight ({exc or 'Ctrl-C'}): nothing was created, nothing to destroy")
             return EXIT_INFRA
         env = pulumi_environment()
-        per_run = {"runId": run_id, "ci": str(options.ci).lower(), "reuseCluster": str(options.reuse).lower()}
+        per_run = {
+            **options.overrides,
+            "runId": run_id,
+            "ci": str(options.ci).lower(),
+            "reuseCluster": str(options.reuse).lower(),
+        }
         if options.adopt:
             per_run["clusterMode"] = "adopt"
         env[RUN_SETTINGS_ENV] = json.dumps(per_run)

@@ -36,6 +36,7 @@ KEYS: dict[str, str] = {
     "disabledServices": "comma-separated services of the profile not to deploy",
     "reuseCluster": "reuse a running cluster with the same config hash (default true); false: it is an error",
     "variant": "a variant of the profile, e.g. airgapped (images and charts built here, no registry needed)",
+    "nodeImage": "node image: empty for the pinned one, local for the one `make node-image` built here, or a reference",
     "runId": "identifier of the test run (default local); the namespace is <namespacePrefix>-<runId>",
     "namespacePrefix": "prefix of the run namespace (default floe-test)",
     "testImage": "use this test-runner image as it is instead of building one",
@@ -85,6 +86,7 @@ class StackSettings:
     offline_charts: bool = False
     reuse_cluster: bool = True
     variant: str | None = None
+    node_image: str | None = None
     job_deadline_seconds: int | None = None
     ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -192,6 +194,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         offline_charts=boolean("offlineCharts", False),
         reuse_cluster=boolean("reuseCluster", True),
         variant=values.get("variant") or None,
+        node_image=values.get("nodeImage") or None,
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
         ci=boolean("ci", False),
     )

@@ -159,3 +159,37 @@ def test_reuse_setting_reaches_the_lifecycle_command(reuse, flag):
     resources, _ = run_under_mocks(plan, stack="integration")
     (lifecycle,) = [r for r in resources if r.name == "cluster-lifecycle"]
     assert ("--no-reuse" in lifecycle.inputs["create"]) is flag
+
+
+def test_a_local_node_image_needs_no_digest_and_changes_the_hash(monkeypatch):
+    import floe_test.airgap.cluster as airgap
+
+    monkeypatch.setattr(airgap, "node_image_tag", lambda kubernetes: "floe-testinfra/node:v1.34.0-abc")
+    monkeypatch.setattr(airgap, "containerd_patches", lambda: ["[plugins]\n  restrict_oom_score_adj = true\n"])
+    pinned = plan_stack(parse_settings("integration", {}))
+    local = plan_stack(parse_settings("integration", {"nodeImage": "local"}))
+    assert local.node_image == "floe-testinfra/node:v1.34.0-abc"
+    assert local.config_hash != pinned.config_hash
+    assert local.kind_config.data["containerdConfigPatches"] == ["[plugins]\n  restrict_oom_score_adj = true\n"]
+    assert "containerdConfigPatches" not in pinned.kind_config.data
+    resources, _ = run_under_mocks(local, stack="integration")
+    (lifecycle,) = [r for r in resources if r.name == "cluster-lifecycle"]
+    assert "--image floe-testinfra/node:v1.34.0-abc" in lifecycle.inputs["create"]
+
+
+def test_per_run_settings_reach_the_run_not_the_stack_file(monkeypatch, tmp_path):
+    from floe_test import doctor
+    from floe_test.cli import main
+
+    seen = {}
+    monkeypatch.setattr(doctor, "diagnose", lambda stack: [doctor.Check("docker", False, "not running", "start")])
+
+    def fake_run(options):
+        seen.update(options.overrides)
+        return 2
+
+    import floe_test.run as run_module
+
+    monkeypatch.setattr(run_module, "run", fake_run)
+    assert main(["run", "integration", "--set", "variant=airgapped", "--set", "nodeImage=local"]) == 2
+    assert seen == {"variant": "airgapped", "nodeImage": "local"}
