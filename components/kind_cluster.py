@@ -83,6 +83,8 @@ class KindCluster(pulumi.ComponentResource):
             f"{name}-lifecycle",
             create=ensure,
             delete=delete,
+            # stdout carries the kubeconfig: captured as a secret output, never logged.
+            logging=command.local.Logging.STDERR,
             stdin=_secret(payload) if args.kubeconfig is not None else payload,
             triggers=[args.config_hash, args.cluster_name, args.node_image, args.mode],
             opts=pulumi.ResourceOptions(

@@ -27,15 +27,17 @@ def nodes(cluster: str) -> list[str]:
 
 
 def node_images(node: str) -> set[str]:
-    """Image references (name:tag and name@digest forms) present in a node's containerd."""
+    """Image references (name:tag and name@digest forms) present in a node's containerd.
+
+    ``ctr`` rather than ``crictl``: every kind node image has containerd's own client (kind imports
+    images with it), while crictl is an extra that locally built node images may lack.
+    """
     out = run(
-        ["docker", "exec", node, "crictl", "images", "-o", "json"], timeout=60, what=f"listing images on node {node}"
+        ["docker", "exec", node, "ctr", "--namespace=k8s.io", "images", "list", "--quiet"],
+        timeout=60,
+        what=f"listing images on node {node}",
     ).stdout
-    refs: set[str] = set()
-    for image in json.loads(out or "{}").get("images", []):
-        refs.update(image.get("repoTags") or [])
-        refs.update(image.get("repoDigests") or [])
-    return refs
+    return {line.strip() for line in out.splitlines() if line.strip()}
 
 
 def normalize(ref: str) -> set[str]:

@@ -193,3 +193,10 @@ def test_per_run_settings_reach_the_run_not_the_stack_file(monkeypatch, tmp_path
     monkeypatch.setattr(run_module, "run", fake_run)
     assert main(["run", "integration", "--set", "variant=airgapped", "--set", "nodeImage=local"]) == 2
     assert seen == {"variant": "airgapped", "nodeImage": "local"}
+
+
+def test_the_kubeconfig_on_stdout_is_never_logged():
+    plan = plan_stack(parse_settings("integration", {}))
+    resources, _ = run_under_mocks(plan, stack="integration")
+    (lifecycle,) = [r for r in resources if r.name == "cluster-lifecycle"]
+    assert lifecycle.inputs["logging"] == "stderr"
