@@ -1,0 +1,142 @@
+"""Live: the air-gapped service images (make airgapped-images) keep the upstream images' contracts.
+
+Builds them when missing (cached by content: seconds when nothing changed), then checks entry points,
+users and ports, and runs PostgreSQL through its entry point as the chart does (uid 999, init script).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from floe_test.airgap.service_images import ServiceImages
+from floe_test.versions import load_versions
+
+
+def _docker_reason() -> str | None:
+    if shutil.which("docker") is None:
+        return "docker is not installed"
+    if subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=60).returncode != 0:
+        return "the Docker daemon is not reachable (make host-prep)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_docker_reason() is not None, reason=f"needs Docker: {_docker_reason()}")
+
+
+def docker(*argv: str, timeout: float = 300) -> str:
+    proc = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, f"docker {' '.join(argv)}: {proc.stderr[-2000:]}"
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def refs() -> dict[str, str]:
+    return ServiceImages().build()
+
+
+def config(ref: str, field: str) -> str:
+    return docker("image", "inspect", "-f", "{{json .Config." + field + "}}", ref)
+
+
+def test_python_base_is_a_python_slim_stand_in(refs):
+    ref = refs["python-base-airgapped"]
+    assert config(ref, "Cmd") == '["python3"]' and config(ref, "User") == '""'
+    out = docker("run", "--rm", ref, "sh", "-c", "python --version; pip --version; command -v python3; command -v pip")
+    assert "Python 3.11." in out and "/usr/local/bin/python3" in out and "/usr/local/bin/pip" in out
+
+
+def test_postgres_entry_point_user_port_and_init_scripts(refs, tmp_path: Path):
+    ref = refs["postgres-airgapped"]
+    assert config(ref, "Entrypoint") == '["docker-entrypoint.sh"]' and config(ref, "Cmd") == '["postgres"]'
+    assert "5432/tcp" in config(ref, "ExposedPorts")
+    # uid/gid 999 as upstream (Debian also puts postgres in ssl-cert, for its snakeoil key).
+    assert docker("run", "--rm", "--entrypoint", "id", ref, "postgres").startswith(
+        "uid=999(postgres) gid=999(postgres)"
+    )
+    init = tmp_path / "init"
+    init.mkdir()
+    (init / "init.sh").write_text(
+        "psql -v ON_ERROR_STOP=1 --username postgres <<'SQL'\nCREATE USER app WITH PASSWORD 'apw';\n"
+        "CREATE DATABASE app OWNER app;\nSQL\n"
+    )
+    init.chmod(0o755)
+    (init / "init.sh").chmod(0o644)  # not executable: sourced, as upstream does
+    name = f"floe-pg-{uuid.uuid4().hex[:8]}"
+    docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--user",
+        "999:999",
+        "-e",
+        "POSTGRES_PASSWORD=pw",
+        "-e",
+        "PGDATA=/var/lib/postgresql/data/pgdata",
+        "-v",
+        f"{init}:/docker-entrypoint-initdb.d:ro",
+        ref,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            subprocess.run(
+                ["docker", "exec", name, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"],
+                capture_output=True,
+                check=False,
+            ).returncode
+            != 0
+        ):
+            assert time.monotonic() < deadline, docker("logs", name)
+            time.sleep(1)
+        out = docker(
+            "exec",
+            "-e",
+            "PGPASSWORD=apw",
+            name,
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "app",
+            "-d",
+            "app",
+            "-tAc",
+            "select current_user",
+        )
+        assert out == "app"
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def test_dagster_has_the_pinned_release_and_the_chart_commands(refs):
+    ref = refs["dagster-airgapped"]
+    assert config(ref, "Entrypoint") == "null" and config(ref, "User") == '""'
+    assert "80/tcp" in config(ref, "ExposedPorts")
+    version = load_versions().images["dagster"].tag
+    out = docker(
+        "run",
+        "--rm",
+        ref,
+        "sh",
+        "-c",
+        "dagster --version; command -v dagster-webserver; command -v dagster-daemon; "
+        "python3 -c 'import dagster_postgres, dagster_k8s, psycopg2'",
+        timeout=300,
+    )
+    assert version in out and "/usr/local/bin/dagster-webserver" in out and "/usr/local/bin/dagster-daemon" in out
+
+
+def test_busybox_stand_in(refs):
+    ref = refs["busybox-airgapped"]
+    assert config(ref, "Cmd") == '["sh"]'
+    assert (
+        docker("run", "--rm", ref, "sh", "-c", "echo ok; test -x /bin/wget && test -x /bin/nc && echo tools")
+        == "ok\ntools"
+    )
