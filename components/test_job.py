@@ -130,6 +130,8 @@ def job_manifest(args: TestJobArgs) -> dict[str, Any]:
         {"name": "FLOE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "FLOE_PLATFORM_NAMESPACE", "value": args.platform_namespace},
         {"name": "FLOE_RESULTS_DIR", "value": RESULTS_DIR},
+        # The root filesystem is read-only: coverage keeps its data file in the /tmp emptyDir.
+        {"name": "COVERAGE_FILE", "value": "/tmp/.coverage"},  # noqa: S108 - the pod's emptyDir
         *([{"name": "FLOE_PROBE_IMAGE", "value": args.probe_image}] if args.probe_image else []),
         *endpoint_env(args.endpoints),
         *({"name": k, "value": v} for k, v in sorted(args.extra_env.items())),
@@ -260,7 +262,19 @@ def rbac_manifests(args: TestJobArgs) -> list[dict[str, Any]]:
         },
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "update", "patch", "delete"]},
     ]
-    in_run = f"'{RUN_ID_LABEL}' in variables.meta.labels && variables.meta.labels['{RUN_ID_LABEL}'] == '{args.run_id}'"
+
+    def labelled(obj: str) -> str:
+        # Every branch is a bool: CEL will not unify a map literal with a typed ObjectMeta.
+        return (
+            f"(has({obj}.metadata.labels) && '{RUN_ID_LABEL}' in {obj}.metadata.labels && "
+            f"{obj}.metadata.labels['{RUN_ID_LABEL}'] == '{args.run_id}')"
+        )
+
+    in_run = (
+        "request.resource.resource == 'namespaces' ? "
+        f"(request.operation == 'DELETE' ? {labelled('oldObject')} : {labelled('object')}) : "
+        f"(namespaceObject != null && {labelled('namespaceObject')})"
+    )
     return [
         {
             "apiVersion": "v1",
@@ -301,7 +315,8 @@ def rbac_manifests(args: TestJobArgs) -> list[dict[str, Any]]:
                         {
                             "apiGroups": ["*"],
                             "apiVersions": ["*"],
-                            "resources": ["*", "*/*"],
+                            # "*/*": every resource and subresource (pods/exec, pods/log, ...).
+                            "resources": ["*/*"],
                             "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
                         }
                     ]
@@ -309,19 +324,9 @@ def rbac_manifests(args: TestJobArgs) -> list[dict[str, Any]]:
                 "matchConditions": [
                     {"name": "only-the-test-runner", "expression": f"request.userInfo.username == '{user}'"}
                 ],
-                "variables": [
-                    {
-                        "name": "meta",
-                        "expression": (
-                            "request.resource.resource == 'namespaces' ? "
-                            "(request.operation == 'DELETE' ? oldObject.metadata : object.metadata) : "
-                            "(namespaceObject == null ? {} : namespaceObject.metadata)"
-                        ),
-                    }
-                ],
                 "validations": [
                     {
-                        "expression": f"has(variables.meta.labels) && {in_run}",
+                        "expression": in_run,
                         "message": (
                             f"the test runner may write only in namespaces labelled {RUN_ID_LABEL}={args.run_id}"
                         ),

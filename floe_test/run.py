@@ -64,6 +64,19 @@ def engine_output(line: str) -> None:
     print(line.rstrip("\n"), file=sys.stderr, flush=True)
 
 
+def engine_failure(exc: Exception, *, most: int = 5) -> str:
+    """The resource errors of a failed Pulumi operation, not the tail of its output (which ends in the
+    language host's own shutdown traceback)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    errors = [
+        line
+        for line in lines
+        if line.startswith("error:") and "update failed" not in line and "preview failed" not in line
+    ]
+    picked = list(dict.fromkeys(errors))[:most]
+    return f"{type(exc).__name__}: " + ("\n".join(picked) if picked else str(exc)[-2000:])
+
+
 def new_run_id() -> str:
     return f"r{secrets.token_hex(4)}"
 
@@ -217,7 +230,7 @@ def run(options: RunOptions) -> int:
         except InfraError as exc:
             reason = str(exc)
         except Exception as exc:  # Automation API CommandError and friends: recorded, then cleaned up
-            reason = f"{type(exc).__name__}: {str(exc)[-2000:]}"
+            reason = engine_failure(exc)
         finally:
             # From here on a second Ctrl-C/SIGTERM must not skip the destroy.
             interrupts.cleaning = True

@@ -65,3 +65,20 @@ def test_missing_pulumi_plugins_fail_the_preflight(monkeypatch, tmp_path):
         assert checks[plugin].ok is False
         assert checks[plugin].required is True
         assert "make tools" in checks[plugin].fix
+
+
+def test_an_engine_failure_is_reported_by_its_resource_errors_not_its_traceback():
+    from floe_test.run import engine_failure
+
+    output = "\n".join([
+        "Diagnostics:",
+        "  kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy (x):",
+        '    error: resource "x" was not successfully created: spec.variables[0].expression: Invalid value',
+        "  pulumi:pulumi:Stack (floe-testinfra-integration):",
+        "    error: update failed",
+        "    Traceback (most recent call last):",
+        "    KeyboardInterrupt",
+    ])
+    reason = engine_failure(RuntimeError(output))
+    assert reason.startswith('RuntimeError: error: resource "x" was not successfully created: spec.variables[0]')
+    assert "KeyboardInterrupt" not in reason
