@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import pytest
 
 from floe_test.airgap.service_images import ServiceImages
 from floe_test.versions import load_versions
+from testing.errors import WaitTimeout
+from testing.polling import Check, wait_for_condition
 
 
 def _docker_reason() -> str | None:
@@ -84,17 +85,19 @@ def test_postgres_entry_point_user_port_and_init_scripts(refs, tmp_path: Path):
         ref,
     )
     try:
-        deadline = time.monotonic() + 120
-        while (
-            subprocess.run(
+        def ready() -> Check[str]:
+            probe = subprocess.run(
                 ["docker", "exec", name, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"],
                 capture_output=True,
+                text=True,
                 check=False,
-            ).returncode
-            != 0
-        ):
-            assert time.monotonic() < deadline, docker("logs", name)
-            time.sleep(1)
+            )
+            return Check(probe.returncode == 0, (probe.stdout or probe.stderr).strip())
+
+        try:
+            wait_for_condition(ready, timeout=120, interval=1, description=f"PostgreSQL in container {name}")
+        except WaitTimeout as exc:
+            pytest.fail(f"{exc}\ncontainer log:\n{docker('logs', name)}")
         out = docker(
             "exec",
             "-e",
