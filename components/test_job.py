@@ -21,6 +21,14 @@ RESULTS_DIR = "/results"
 #: The UID/GID the test-runner image runs as (testing/Dockerfile creates this user).
 RUNNER_UID = 10001
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+#: A container's securityContext under the "restricted" pod security profile (the Job, helper pods).
+RESTRICTED_CONTAINER: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,13 +152,7 @@ def job_manifest(args: TestJobArgs) -> dict[str, Any]:
         "env": env,
         "envFrom": [{"secretRef": {"name": credentials_name(args), "optional": False}}],
         "resources": dict(args.resources),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": dict(RESTRICTED_CONTAINER),
         "volumeMounts": [
             {"name": "results", "mountPath": RESULTS_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, the only writable scratch space

@@ -43,11 +43,11 @@ from typing import Any
 
 import yaml
 
+from components.test_job import RESTRICTED_CONTAINER, RESULTS_DIR
 from floe_test.redact import Redactor
 from testing.errors import InfraError, WaitFailed
 from testing.polling import Check, wait_for_condition
 
-RESULTS_DIR = "/results"
 RUNNER_UID = 10001
 READER_PREFIX = "results-reader"
 BEGIN_MARKER = "FLOE-RESULTS-BEGIN"
@@ -193,13 +193,7 @@ def reader_pod_manifest(target: Target, name: str) -> dict[str, Any]:
                         "requests": {"cpu": "50m", "memory": "32Mi"},
                         "limits": {"cpu": "500m", "memory": "128Mi"},
                     },
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": dict(RESTRICTED_CONTAINER),
                     "volumeMounts": [{"name": "results", "mountPath": RESULTS_DIR, "readOnly": True}],
                 }
             ],
