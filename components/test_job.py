@@ -128,6 +128,9 @@ def job_manifest(args: TestJobArgs) -> dict[str, Any]:
     labels = _labels(args)
     pytest_args = [
         *args.pytest_args,
+        # One line per test: pytest's dot line is flushed only when it ends, so `kubectl logs` of a
+        # slow run would otherwise show nothing for minutes.
+        "-v",
         f"--junitxml={RESULTS_DIR}/junit.xml",
         f"--cov-report=xml:{RESULTS_DIR}/coverage.xml",
         f"--timeout={args.test_timeout_seconds}",
