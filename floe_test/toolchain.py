@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -50,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from floe_test._private.files import sha256_file
 from floe_test._private.toolchain_errors import ChecksumMismatch, DownloadUnavailable, ToolchainError
 from floe_test.paths import REPO_ROOT
 from floe_test.versions import load_versions
@@ -311,14 +311,6 @@ def host_platform() -> tuple[str, str]:
     machine = platform.machine().lower()
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
     return sys.platform.replace("linux2", "linux"), arch
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _template_vars(version: str, plat: tuple[str, str]) -> dict[str, str]:

@@ -13,7 +13,6 @@ regenerate them (pulumi-resource-kubernetes: its schema and one Go SDK file), or
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from floe_test.toolchain import ToolSpec
 
+from floe_test._private.files import sha256_file
 from floe_test._private.toolchain_errors import ToolchainError
 from floe_test.paths import REPO_ROOT
 
@@ -296,7 +296,7 @@ def _prepare_pulumi_kubernetes(
             raise _error(f"k8s.io/kubernetes@{kube} has no api/openapi-spec/swagger.json")
         target = spec_dir / f"swagger-{kube}.json"
         shutil.copyfile(source, target)
-        record["openapi_specs"][kube] = {"module_sum": info.get("Sum"), "sha256": _sha256(target)}
+        record["openapi_specs"][kube] = {"module_sum": info.get("Sum"), "sha256": sha256_file(target)}
     record["openapi_seconds"] = round(time.monotonic() - started, 1)
 
     gen = build_dir / "_gen" / "pulumi-gen-kubernetes"
@@ -353,17 +353,9 @@ def _prepare_pulumi_kubernetes(
         shutil.rmtree(kept)
         record["sdk_go"] = {"regenerated_missing": regenerated, "checkout_files_differing_from_generator": differing}
     record["generate_seconds"] = round(time.monotonic() - started, 1)
-    record["schema_sha256"] = _sha256(schema)
+    record["schema_sha256"] = sha256_file(schema)
     shutil.rmtree(scratch, ignore_errors=True)
     return record
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 PREPARE: dict[str, Callable[..., dict[str, Any]]] = {"pulumi-kubernetes-schema": _prepare_pulumi_kubernetes}

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from floe_test._private.files import sha256_file
 from floe_test.airgap._run import AirgapError, cache_root, capture, log, run_logged
 from floe_test.paths import REPO_ROOT
 
@@ -244,14 +245,6 @@ def _hash(data: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------- images
 STATIC_FILES = {
     "etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
@@ -278,7 +271,7 @@ def build_image(spec: ImageSpec, builder: Builder) -> str:
     key = _hash(
         {
             "dockerfile": dockerfile.read_text(),
-            "files": {k: _file_hash(v) for k, v in spec.files.items()},
+            "files": {k: sha256_file(v) for k, v in spec.files.items()},
             "args": dict(spec.build_args),
             "static": STATIC_FILES if spec.static else None,
             "tags": spec.tags,

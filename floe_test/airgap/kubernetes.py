@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from floe_test._private.files import sha256_file
 from floe_test.airgap._run import AirgapError, cache_root, capture, log, run_logged
 
 COMMANDS = (
@@ -215,7 +216,7 @@ class KubernetesBuild:
                     "build_date": date,
                     "seconds": timings,
                     "total_seconds": round(time.monotonic() - started, 1),
-                    "sha256": {c: _sha256(staging / "bin" / c) for c in COMMANDS},
+                    "sha256": {c: sha256_file(staging / "bin" / c) for c in COMMANDS},
                 },
                 indent=2,
             )
@@ -224,11 +225,3 @@ class KubernetesBuild:
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         return target / "bin"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -25,13 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from floe_test._private.files import sha256_file
 from floe_test.airgap._run import AirgapError, cache_root, capture, log, run_logged
 from floe_test.airgap.components import (
     Builder,
     GoBinary,
     ImageSpec,
     KindSource,
-    _file_hash,
     _hash,
     build_image,
     kubeadm_images,
@@ -160,8 +160,8 @@ class NodeImage:
             {
                 "rootfs": rootfs,
                 "dockerfile": (NODE_RECIPE / "Dockerfile").read_text(),
-                "files": {str(p.relative_to(NODE_RECIPE)): _file_hash(p) for p in files},
-                "kind": {str(p.relative_to(kind.base_files)): _file_hash(p) for p in kind_files},
+                "files": {str(p.relative_to(NODE_RECIPE)): sha256_file(p) for p in files},
+                "kind": {str(p.relative_to(kind.base_files)): sha256_file(p) for p in kind_files},
                 "sandbox": sandbox_image,
                 "recipe": RECIPE_VERSION,
             }
@@ -205,7 +205,7 @@ class NodeImage:
         key = _hash(
             {
                 "base": base_id,
-                "bins": {c: _file_hash(bins / c) for c in COMMANDS},
+                "bins": {c: sha256_file(bins / c) for c in COMMANDS},
                 "archive": archive.name,
                 "manifests": manifests,
                 "version": self.kubernetes.version,

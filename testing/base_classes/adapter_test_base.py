@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from testing._private.lifecycle import yield_then_close
 from testing.base_classes.integration_test_base import IntegrationTestBase
 
 __all__ = ["AdapterTestBase"]
@@ -32,13 +33,7 @@ class AdapterTestBase(IntegrationTestBase):
 
     @pytest.fixture
     def adapter(self, _floe_check_infrastructure: None) -> Iterator[Any]:
-        instance = self.create_adapter()
-        try:
-            yield instance
-        finally:
-            close = getattr(instance, "close", None)
-            if callable(close):
-                close()
+        yield from yield_then_close(self.create_adapter())
 
     def test_adapter_reaches_its_service(self, adapter: Any) -> None:
         assert self.adapter_is_healthy(adapter), f"{type(adapter).__name__} could not reach its service"

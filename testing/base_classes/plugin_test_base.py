@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from testing._private.lifecycle import yield_then_close
 from testing.base_classes.integration_test_base import IntegrationTestBase
 
 __all__ = ["PluginTestBase"]
@@ -29,13 +30,7 @@ class PluginTestBase(IntegrationTestBase):
 
     @pytest.fixture
     def plugin(self) -> Iterator[Any]:
-        instance = self.create_plugin()
-        try:
-            yield instance
-        finally:
-            close = getattr(instance, "close", None)
-            if callable(close):
-                close()
+        yield from yield_then_close(self.create_plugin())
 
     def test_plugin_exposes_required_metadata(self, plugin: Any) -> None:
         missing = [a for a in self.required_metadata if not getattr(plugin, a, None)]
