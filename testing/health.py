@@ -168,10 +168,14 @@ def _check_one(
             result = _probe_once(req, endpoint, min(probe_timeout, left), environ)
             return Check(result.ok, result)
 
+        def hopeless(result: ProbeResult | None) -> str | None:
+            return str(result) if result is not None and not result.retryable else None
+
         result = wait_for_condition(
             attempt,
             timeout=max(deadline - time.monotonic(), 0.05),
             interval=interval,
+            fail_if=hopeless,
             description=f"service {endpoint} to answer",
             hint=(
                 f"kubectl get pods -n {endpoint.namespace} -l {endpoint.pod_selector}"

@@ -38,6 +38,7 @@ __all__ = [
     "SETTINGS_KEY",
     "Settings",
     "enforce_health",
+    "health_bound",
     "get_settings",
     "in_ci",
     "infra_rerun_args",
@@ -323,8 +324,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"floe: run id {s.run_id}; cluster context {s.context or '(current/in-cluster)'} [{src['context']}]; "
         f"namespace prefix {s.namespace_prefix} [{src['namespace_prefix']}]",
         f"floe: keep-failed {'on' if s.keep_failed else 'off'} [{src['keep_failed']}], TTL {s.keep_ttl:.0f}s; "
-        f"probe timeout {s.probe_timeout:.0f}s [{src['probe_timeout']}]; "
-        f"health timeout {s.health_timeout:.0f}s [{src['health_timeout']}]; test timeout {timeout}; "
+        f"probe timeout {s.probe_timeout:g}s [{src['probe_timeout']}]; "
+        f"health timeout {health_bound(s.health_timeout, s.test_timeout):g}s [{src['health_timeout']}"
+        f"{', ends before the test timeout' if health_bound(s.health_timeout, s.test_timeout) < s.health_timeout else ''}]; "
+        f"test timeout {timeout}; "
         f"smoke gate {'on' if s.smoke_gate else 'off'}",
     ]
 
@@ -356,6 +359,19 @@ def node_failed(config: pytest.Config, nodeid: str) -> bool:
 # --- service health ---------------------------------------------------------------------------------
 
 
+def health_bound(health_timeout: float, test_timeout: float | None) -> float:
+    """The health timeout, cut to end before the per-test timeout does.
+
+    Health checks run in a test's setup, which pytest-timeout also bounds: a check allowed as long as
+    the test would be killed mid-wait and report a bare "Timeout" instead of the service at fault.
+    """
+    if not test_timeout:
+        return health_timeout
+    # Time left for the setup before the check (imports, client) and for reporting the failure.
+    margin = min(30.0, max(1.0, test_timeout * 0.1))
+    return min(health_timeout, max(test_timeout - margin, test_timeout / 2))
+
+
 def service_health(
     config: pytest.Config,
     names: Iterable[str],
@@ -369,7 +385,7 @@ def service_health(
     state = _state(config)
     s = state.settings
     probe = probe_timeout or s.probe_timeout
-    overall = health_timeout or s.health_timeout
+    overall = health_bound(health_timeout or s.health_timeout, s.test_timeout)
     wanted = list(dict.fromkeys(names))
     with state.lock:
         missing = [n for n in wanted if (n, probe, overall) not in state.health]

@@ -58,6 +58,8 @@ class ProbeResult:
     """Seconds the attempt took."""
     hop: Hop = ""
     """Which hop failed (empty when ``ok``)."""
+    retryable: bool = True
+    """False when asking again cannot help (e.g. the client library is missing): waits stop at once."""
 
     def __str__(self) -> str:
         if self.ok:
@@ -188,7 +190,9 @@ def probe_postgres(
     try:
         import psycopg
     except ImportError:
-        return ProbeResult(target, False, "psycopg is not installed (pip install 'psycopg[binary]')", 0.0, "sql")
+        return ProbeResult(
+            target, False, "psycopg is not installed (pip install 'psycopg[binary]')", 0.0, "sql", retryable=False
+        )
     tcp = probe_tcp(host, port, timeout=timeout)
     if not tcp.ok:
         return ProbeResult(target, False, tcp.detail, time.monotonic() - start, tcp.hop)

@@ -93,3 +93,28 @@ def test_probe_many_fans_out(http_server: HttpServer, silent_servers: Callable[[
     results = probe_many(endpoints, probe_timeout=0.4)
     assert time.monotonic() - start < 1.0
     assert [r.ok for r in results] == [False, False, False, True]
+
+
+def test_a_probe_that_cannot_succeed_ends_the_wait_at_once(monkeypatch: pytest.MonkeyPatch,
+                                                           postgres_server: Postgres) -> None:
+    # A missing client library will not appear by asking again: the check must say so at once,
+    # not after the whole health timeout (found in a real cluster: the runner image lacked psycopg).
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name: str, *args: object, **kwargs: object) -> object:
+        if name == "psycopg":
+            raise ImportError("No module named 'psycopg'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    env = {**services_env({"name": "postgres", "host": postgres_server.host, "port": postgres_server.port,
+                           "protocol": "tcp"}), "FLOE_POSTGRES_PASSWORD": postgres_server.password}
+    start = time.monotonic()
+    report = check_services(["postgres"], timeout=30, interval=0.05, environ=env)
+    assert time.monotonic() - start < 5
+    (health,) = report.services
+    assert health.status == "broken"
+    assert "gave up" in health.detail
+    assert "psycopg is not installed" in health.detail

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from testing.plugin import INFRA_RERUN_PATTERNS, NEVER_RERUN_PATTERNS, infra_rerun_args
+from testing.plugin import INFRA_RERUN_PATTERNS, NEVER_RERUN_PATTERNS, health_bound, infra_rerun_args
 
 from .conftest import SilentServer
 
@@ -54,7 +54,7 @@ def test_report_header_shows_defaults_locally(pytester: pytest.Pytester, clean_e
     result.stdout.fnmatch_lines([
         "floe: run id *; cluster context (current/in-cluster) [[]default[]]; namespace prefix floe-it [[]default[]]",
         "floe: keep-failed on [[]default (local)[]], TTL 86400s; probe timeout 30s [[]default[]]; "
-        "health timeout 300s [[]default[]]; test timeout 300s per test; smoke gate on",
+        "health timeout 270s [[]default, ends before the test timeout[]]; test timeout 300s per test; smoke gate on",
     ])
 
 
@@ -282,3 +282,29 @@ def test_smoke_gate_reports_broken_core_services_once(pytester: pytest.Pytester,
         "*dagster: broken*http hop failed*",
         "*Interrupted: smoke gate: 1 core service(s) down: dagster*",
     ])
+
+
+def test_smoke_gate_ends_before_the_test_timeout_and_names_the_service(
+        pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch, silent_server: SilentServer) -> None:
+    # The health timeout (60 s) is longer than the test timeout (3 s): the check must be cut short so
+    # its own error, naming the service, is reported rather than pytest-timeout's bare "Timeout".
+    clean_env.setenv("FLOE_SERVICES", json.dumps(
+        [{"name": "dagster", "host": "127.0.0.1", "port": silent_server.port, "protocol": "http"}]))
+    ini(pytester, "floe_probe_timeout = 0.2\nfloe_health_timeout = 60\ntimeout = 3")
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.integration
+        def test_one():
+            pass
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*HealthCheckFailed: smoke gate*dagster*", "*dagster: broken (2.*s)*(bound 2s)*"])
+    result.stdout.no_fnmatch_line("*Failed: Timeout*")
+
+
+@pytest.mark.parametrize(("health", "test", "bound"), [(300, 300, 270), (60, 300, 60), (300, None, 300),
+                                                       (300, 10, 9), (5, 4, 3), (5, 1, 0.5)])
+def test_health_bound_leaves_time_before_the_test_timeout(health: float, test: float | None, bound: float) -> None:
+    assert health_bound(health, test) == pytest.approx(bound)
