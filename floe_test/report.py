@@ -258,7 +258,14 @@ def _report_markdown(
 
 
 def _chart(runs: Sequence[Mapping[str, Any]], tests: Sequence[str], png: Path) -> None:
-    import matplotlib
+    try:  # optional: only this chart needs it, and the test-runner image must stay small
+        import matplotlib
+    except ImportError:
+        from testing.errors import PrerequisiteError
+
+        raise PrerequisiteError(
+            "the perf trend chart needs matplotlib, which is not installed: run `uv sync --extra report`"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

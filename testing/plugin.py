@@ -38,8 +38,8 @@ __all__ = [
     "SETTINGS_KEY",
     "Settings",
     "enforce_health",
-    "health_bound",
     "get_settings",
+    "health_bound",
     "in_ci",
     "infra_rerun_args",
     "item_failed",
@@ -320,13 +320,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = get_settings(config)
     src = s.sources
     timeout = f"{s.test_timeout:.0f}s per test" if s.test_timeout else "off"
+    health = health_bound(s.health_timeout, s.test_timeout)
+    cut = ", ends before the test timeout" if health < s.health_timeout else ""
     return [
         f"floe: run id {s.run_id}; cluster context {s.context or '(current/in-cluster)'} [{src['context']}]; "
         f"namespace prefix {s.namespace_prefix} [{src['namespace_prefix']}]",
         f"floe: keep-failed {'on' if s.keep_failed else 'off'} [{src['keep_failed']}], TTL {s.keep_ttl:.0f}s; "
         f"probe timeout {s.probe_timeout:g}s [{src['probe_timeout']}]; "
-        f"health timeout {health_bound(s.health_timeout, s.test_timeout):g}s [{src['health_timeout']}"
-        f"{', ends before the test timeout' if health_bound(s.health_timeout, s.test_timeout) < s.health_timeout else ''}]; "
+        f"health timeout {health:g}s [{src['health_timeout']}{cut}]; "
         f"test timeout {timeout}; "
         f"smoke gate {'on' if s.smoke_gate else 'off'}",
     ]
