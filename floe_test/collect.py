@@ -125,17 +125,15 @@ def debug_commands(target: Target) -> list[str]:
 
 
 def job_conditions(batch: Any, namespace: str, job: str) -> tuple[str | None, str]:
-    """(Complete | Failed | None, reason and message of that condition)."""
+    """(Complete | Failed | None, reason and message of that condition, or the pods while running)."""
     status = batch.read_namespaced_job_status(job, namespace, _request_timeout=REQUEST_TIMEOUT).status
     for cond in (status.conditions if status is not None else None) or []:
         if cond.type in {"Complete", "Failed"} and cond.status == "True":
             detail = ": ".join(x for x in (cond.reason, cond.message) if x)
             return str(cond.type), detail
-    return None, ""
-
-
-def job_state(batch: Any, namespace: str, job: str) -> str | None:
-    return job_conditions(batch, namespace, job)[0]
+    if status is None:
+        return None, "no status yet"
+    return None, f"running: {status.active or 0} active pod(s), {status.ready or 0} ready"
 
 
 def wait_for_job(
@@ -144,9 +142,9 @@ def wait_for_job(
     """Wait for Complete or Failed, bounded by the Job's own deadline plus a margin."""
     batch = (api or ClusterApi.for_kind(cluster)).batch
 
-    def check() -> Check[str | None]:
-        state = job_state(batch, namespace, job)
-        return Check(state is not None, state)
+    def check() -> Check[str]:
+        state, detail = job_conditions(batch, namespace, job)
+        return Check(state is not None, state or detail)  # the progress line shows the pods while running
 
     state = wait_for_condition(
         check,

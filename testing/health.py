@@ -212,7 +212,8 @@ def check_services(
     if not reqs:
         return HealthReport((), 0.0)
     deadline = start + timeout
-    with ThreadPoolExecutor(max_workers=min(len(reqs), 32), thread_name_prefix="floe-health") as pool:
+    pool = ThreadPoolExecutor(max_workers=min(len(reqs), 32), thread_name_prefix="floe-health")
+    try:
         futures = [
             pool.submit(
                 _check_one, r, kube=kube, deadline=deadline, probe_timeout=probe_timeout, interval=interval, environ=env
@@ -220,6 +221,11 @@ def check_services(
             for r in reqs
         ]
         results = tuple(f.result() for f in futures)
+    except BaseException:
+        # Interrupted (a test timeout, Ctrl-C): return at once; the checks end by their own deadline.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return HealthReport(results, time.monotonic() - start)
 
 

@@ -18,6 +18,7 @@ Reruns: only infrastructure errors may be retried. :data:`INFRA_RERUN_PATTERNS` 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
@@ -280,8 +281,33 @@ def _apply_rerun_policy(config: pytest.Config) -> None:
         config.option.rerun_except = list(NEVER_RERUN_PATTERNS)
 
 
+_SIGTERM_KEY = pytest.StashKey[Any]()
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    # pytest ends a run gracefully only on KeyboardInterrupt: JUnit XML and coverage are written for
+    # the tests done so far. Kubernetes stops a Job's pod (deadline, deletion) with SIGTERM, which
+    # would otherwise kill pytest (or, as PID 1 in the container, be ignored until SIGKILL) and lose them.
+    raise KeyboardInterrupt("SIGTERM: the test pod is being stopped (Job deadline or deletion)")
+
+
+def _install_sigterm_handler(config: pytest.Config) -> None:
+    """Turn SIGTERM into a graceful interrupt, unless someone else already handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        config.stash[_SIGTERM_KEY] = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_SIGTERM_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _install_sigterm_handler(config)
     config.addinivalue_line("markers", "integration: needs a live Kubernetes cluster with the platform deployed")
     config.addinivalue_line("markers", "e2e: end-to-end test of the whole platform (runs in the test Job)")
     config.addinivalue_line(
@@ -436,7 +462,14 @@ def _smoke_gate(item: pytest.Item) -> None:
             state.smoke_checked, state.smoke_failure = True, str(exc)
         item.session.shouldstop = f"smoke gate: {exc}"
         raise
-    healths = service_health(item.config, present)
+    try:
+        healths = service_health(item.config, present)
+    except BaseException as exc:  # interrupted (pytest-timeout, Ctrl-C): never check again per test
+        message = f"smoke gate: the health check of {', '.join(present)} did not finish: {type(exc).__name__}"
+        with state.lock:
+            state.smoke_checked, state.smoke_failure = True, message
+        item.session.shouldstop = message
+        raise
     broken = [h for h in healths if h.status == "broken"]
     message = ""
     if broken:

@@ -174,6 +174,7 @@ class FakeBatch:
     condition: tuple[str, str, str] | None = ("Complete", "", "")
     """(type, reason, message) of the Job's finished condition; None: not finished; 'absent': 404."""
     absent: bool = False
+    active: int = 0
 
     def read_namespaced_job_status(self, name: str, namespace: str, **_: Any) -> k8s.V1Job:
         if self.absent:
@@ -183,7 +184,8 @@ class FakeBatch:
             kind, reason, message = self.condition
             conditions.append(k8s.V1JobCondition(type=kind, status="True", reason=reason or None,
                                                  message=message or None))
-        return k8s.V1Job(metadata=k8s.V1ObjectMeta(name=name), status=k8s.V1JobStatus(conditions=conditions))
+        return k8s.V1Job(metadata=k8s.V1ObjectMeta(name=name), status=k8s.V1JobStatus(conditions=conditions,
+                                                                                   active=self.active or None))
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from kubernetes import client as k8s
 
 from floe_test import collect as collect_module
-from floe_test.collect import Collector, collect, debug_commands, reader_pod_manifest
+from floe_test.collect import Collector, collect, debug_commands, job_conditions, reader_pod_manifest
 from floe_test.redact import MASK
 from testing.errors import InfraError
 from tests.unit.collect_fakes import (
@@ -273,3 +273,12 @@ def test_no_planted_secret_appears_in_any_collected_file(tmp_path, monkeypatch):
             assert base64.b64encode(value.encode()).decode() not in text, f"{what} (base64) in {path.name}"
     assert MASK in (out / f"logs/{NS}/{TEST_POD}.log").read_text()
     assert "<testsuites>" in (out / "junit.xml").read_text()  # redaction keeps the XML well-formed
+
+
+def test_a_running_job_reports_its_pods_and_a_finished_one_its_condition() -> None:
+    # What the run's wait prints every 30 s while the tests run (it printed "None" before).
+    assert job_conditions(FakeBatch(condition=None, active=1), NS, "test-runner") == (
+        None, "running: 1 active pod(s), 0 ready")
+    assert job_conditions(FakeBatch(condition=("Failed", "DeadlineExceeded", "Job was active longer than "
+                                               "specified deadline")), NS, "test-runner") == (
+        "Failed", "DeadlineExceeded: Job was active longer than specified deadline")

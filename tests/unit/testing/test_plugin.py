@@ -308,3 +308,63 @@ def test_smoke_gate_ends_before_the_test_timeout_and_names_the_service(
                                                        (300, 10, 9), (5, 4, 3), (5, 1, 0.5)])
 def test_health_bound_leaves_time_before_the_test_timeout(health: float, test: float | None, bound: float) -> None:
     assert health_bound(health, test) == pytest.approx(bound)
+
+
+def test_an_interrupted_smoke_gate_stops_the_run_instead_of_checking_again(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch, silent_server: SilentServer
+) -> None:
+    # Seen in a real cluster: pytest-timeout interrupted the gate, the next test ran it again, and so on.
+    clean_env.setenv("FLOE_SERVICES", json.dumps(
+        [{"name": "dagster", "host": "127.0.0.1", "port": silent_server.port, "protocol": "http"}]))
+    pytester.makeconftest("""
+        import testing.health
+
+        calls = []
+
+        def interrupted(*args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("interrupted mid-check")
+
+        testing.health.check_services = interrupted
+
+        def pytest_sessionfinish(session):
+            print(f"health checks run: {len(calls)}")
+    """)
+    pytester.makepyfile("""
+        import pytest
+
+        pytestmark = pytest.mark.integration
+
+        @pytest.mark.parametrize("n", range(5))
+        def test_many(n):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*health checks run: 1*"])
+    result.stdout.fnmatch_lines(["*Interrupted: smoke gate: the health check of dagster did not finish: RuntimeError*"])
+
+
+def test_sigterm_ends_the_run_gracefully_with_the_results_so_far(pytester: pytest.Pytester,
+                                                                 clean_env: object) -> None:
+    # Kubernetes stops the Job's pod with SIGTERM at its deadline: the tests done must still be in the
+    # JUnit XML (pytest writes it only when the session ends normally or on KeyboardInterrupt).
+    pytester.makepyfile("""
+        import os
+        import signal
+
+        def test_done():
+            pass
+
+        def test_stopped_here():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        def test_never_run():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--junitxml=junit.xml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*SIGTERM: the test pod is being stopped (Job deadline or deletion)*"])
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="test_done"' in junit
+    assert "test_never_run" not in junit
