@@ -243,6 +243,8 @@ def rbac_manifests(args: TestJobArgs) -> list[dict[str, Any]]:
             "verbs": ["get", "list", "watch"],
         },
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+        # Which StorageClass is the default (the results volume and the tests' PVCs depend on it).
+        {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]},
         {
             "apiGroups": ["apps"],
             "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],

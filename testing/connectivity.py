@@ -41,6 +41,7 @@ __all__ = [
     "check_tcp",
     "measure_connection_reuse",
     "probe_image",
+    "probe_script",
     "run_probe_pod",
 ]
 
@@ -199,6 +200,18 @@ def _classify_wget(output: str) -> tuple[str, str]:
     return "tcp", "no answer"
 
 
+def probe_script(url: str, timeout: int) -> str:
+    """The shell line a probe pod runs: fetch ``url`` once, print PROBE_OK or PROBE_FAIL and the error.
+
+    The bound is busybox's ``timeout`` applet, not ``wget -T``: Debian's static busybox 1.35 (our
+    air-gapped helper image) segfaults on ``wget -T``; ``timeout`` behaves the same in every busybox.
+    """
+    return (
+        f"if timeout {timeout} wget -q -O /dev/null '{url}' 2>/tmp/err; then echo PROBE_OK; "
+        "else echo PROBE_FAIL; cat /tmp/err; exit 1; fi"
+    )
+
+
 def run_probe_pod(
     kube: KubeClient,
     namespace: str,
@@ -213,10 +226,7 @@ def run_probe_pod(
     from kubernetes import client as k8s
 
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    script = (
-        f"if wget -q -T {connect_timeout} -O /dev/null '{url}' 2>/tmp/err; then echo PROBE_OK; "
-        "else echo PROBE_FAIL; cat /tmp/err; exit 1; fi"
-    )
+    script = probe_script(url, connect_timeout)
     body = k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, labels=dict(labels)),
         spec=k8s.V1PodSpec(

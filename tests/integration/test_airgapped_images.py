@@ -15,6 +15,7 @@ import pytest
 
 from floe_test.airgap.service_images import ServiceImages
 from floe_test.versions import load_versions
+from testing.connectivity import probe_script
 from testing.errors import WaitTimeout
 from testing.polling import Check, wait_for_condition
 
@@ -143,3 +144,17 @@ def test_busybox_stand_in(refs):
         docker("run", "--rm", ref, "sh", "-c", "echo ok; test -x /bin/wget && test -x /bin/nc && echo tools")
         == "ok\ntools"
     )
+
+
+def test_busybox_stand_in_runs_the_network_probe_of_the_test_library(refs):
+    # The exact script probe pods run (testing.connectivity): Debian's busybox once segfaulted on it.
+    ref = refs["busybox-airgapped"]
+    serve = "mkdir -p /tmp/www && echo hi >/tmp/www/index.html && httpd -p 127.0.0.1:8080 -h /tmp/www"
+    ok = docker("run", "--rm", "--network=none", ref, "sh", "-c",
+                f"{serve}; {probe_script('http://127.0.0.1:8080/', 3)}")
+    assert ok.splitlines()[-1] == "PROBE_OK"
+    refused = subprocess.run(["docker", "run", "--rm", "--network=none", ref, "sh", "-c",
+                              probe_script("http://127.0.0.1:8081/", 3)],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 1
+    assert "PROBE_FAIL" in refused.stdout and "refused" in refused.stdout.lower()

@@ -73,7 +73,7 @@ def test_a_pvc_binds_on_local_storage():
         )
 
         def bound() -> Check[str]:
-            phase = kube.core.read_namespaced_persistent_volume_claim(ns, "data").status.phase
+            phase = kube.core.read_namespaced_persistent_volume_claim("data", ns, _request_timeout=30).status.phase
             return Check(phase == "Bound", f"pvc/data {phase}")
 
         wait_for_condition(bound, timeout=120, interval=2, description=f"pvc/data in {ns} to bind")

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client as k8s
 
 from floe_test.collect import READER_PREFIX, ClusterApi, Collector, Target
-from floe_test.versions import load_versions
+from testing.connectivity import probe_image
 from testing.k8s_client import KubeClient
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def _writer(namespace: str, image: str) -> dict[str, Any]:
 
 
 def test_results_survive_the_writer_pod_and_are_read_back_without_exec(kube: KubeClient, isolated_namespace, tmp_path):
-    image = load_versions().images["busybox"].ref
+    image = probe_image()  # the stack's preloaded helper image (FLOE_PROBE_IMAGE in the Job)
     core = kube.core
     core.create_namespaced_persistent_volume_claim(isolated_namespace, {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "test-runner-results"},
