@@ -70,8 +70,8 @@ AIRGAP_SETTINGS = $(if $(AIRGAPPED),--set variant=airgapped --set nodeImage=loca
 test-k8s: setup ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it, AIRGAPPED=1 offline)
 	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
 
-test-e2e: setup ## E2E run in a 3-node Kind cluster with the full platform
-	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(if $(KEEP_CLUSTER),--keep-cluster) --reuse
+test-e2e: setup ## E2E run in a 3-node Kind cluster with the full platform (AIRGAPPED=1: the reduced offline variant)
+	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
 
 test-k8s-cleanup: setup ## Destroy both stacks and this project's leftover clusters and namespaces
 	$(FLOE_TEST) cleanup

@@ -174,6 +174,9 @@ def build_stack(
         {
             "FLOE_PROFILE": plan.profile.name,
             "FLOE_EXPECTED_NODES": str(plan.kind_config.control_planes + plan.kind_config.workers),
+            # Which variant of the profile is deployed (empty: the profile as written); tests of a
+            # reduced variant check what it deploys, not the full profile.
+            "FLOE_VARIANT": s.variant or "",
         },
     )
     if s.ci:

@@ -691,7 +691,8 @@ def pulumi_env(toolchain: Toolchain | None = None, base: Mapping[str, str] | Non
     plugin downloads, no update checks."""
     chain = toolchain or Toolchain()
     env = dict(os.environ if base is None else base)
-    env["PATH"] = os.pathsep.join([str(chain.pulumi_root / "bin"), env.get("PATH", "")])
+    # The pinned kind/kubectl/helm too, so the commands we print for debugging use the same versions.
+    env["PATH"] = os.pathsep.join([str(chain.pulumi_root / "bin"), str(chain.bin_dir), env.get("PATH", "")])
     env["PULUMI_HOME"] = str(chain.pulumi_home)
     # Providers come from the pinned plugin folder only, never from whatever is on PATH.
     env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"

@@ -200,15 +200,22 @@ def _classify_wget(output: str) -> tuple[str, str]:
     return "tcp", "no answer"
 
 
-def probe_script(url: str, timeout: int) -> str:
-    """The shell line a probe pod runs: fetch ``url`` once, print PROBE_OK or PROBE_FAIL and the error.
+def probe_script(url: str, timeout: int, retry_for: int = 0) -> str:
+    """The shell a probe pod runs: fetch ``url``, print PROBE_OK, or PROBE_FAIL and the last error.
 
-    The bound is busybox's ``timeout`` applet, not ``wget -T``: Debian's static busybox 1.35 (our
-    air-gapped helper image) segfaults on ``wget -T``; ``timeout`` behaves the same in every busybox.
+    ``retry_for`` > 0 keeps trying (once a second) for that many seconds inside the same pod: a new
+    pod's address reaches the CNI's policy rules asynchronously, so "allowed" must mean "gets through
+    within the bound", not "on the first packet". The bound is busybox's ``timeout`` applet, not
+    ``wget -T``: Debian's static busybox 1.35 (our air-gapped helper image) segfaults on ``wget -T``.
     """
+    fetch = f"timeout {timeout} wget -q -O /dev/null '{url}' 2>/tmp/err"
+    if retry_for <= 0:
+        return f"if {fetch}; then echo PROBE_OK; else echo PROBE_FAIL; cat /tmp/err; exit 1; fi"
     return (
-        f"if timeout {timeout} wget -q -O /dev/null '{url}' 2>/tmp/err; then echo PROBE_OK; "
-        "else echo PROBE_FAIL; cat /tmp/err; exit 1; fi"
+        f"end=$(( $(date +%s) + {retry_for} )); n=0; "
+        f"while :; do n=$((n+1)); if {fetch}; then echo PROBE_OK after $n attempt'(s)'; exit 0; fi; "
+        '[ "$(date +%s)" -ge "$end" ] && break; sleep 1; done; '
+        "echo PROBE_FAIL after $n attempt'(s)'; cat /tmp/err; exit 1"
     )
 
 
@@ -221,12 +228,14 @@ def run_probe_pod(
     image: str | None = None,
     timeout: float = 120.0,
     connect_timeout: int = 5,
+    retry_for: int = 0,
 ) -> PodProbe:
-    """Start a pod (with ``labels``) that fetches ``url`` once; report whether it got through."""
+    """Start a pod (with ``labels``) that fetches ``url`` (retrying for ``retry_for`` seconds); report
+    whether it got through."""
     from kubernetes import client as k8s
 
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    script = probe_script(url, connect_timeout)
+    script = probe_script(url, connect_timeout, retry_for)
     body = k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, labels=dict(labels)),
         spec=k8s.V1PodSpec(
@@ -250,7 +259,7 @@ def run_probe_pod(
     finally:
         kube.delete_pod(name, namespace)
     if pod.status.phase == "Succeeded" and "PROBE_OK" in output:
-        return PodProbe(name, url, True, "", "fetched")
+        return PodProbe(name, url, True, "", "fetched" + output.split("PROBE_OK", 1)[1].split("\n")[0])
     hop, detail = _classify_wget(output)
     return PodProbe(name, url, False, hop, f"{detail}: {output.strip()[-300:]}")
 
@@ -278,6 +287,8 @@ class NetworkPolicyReport:
 
 
 SERVER_LABELS = {"app.kubernetes.io/name": "np-server"}
+#: How long a new allowed client may wait for the CNI to add its address to the policy's rules.
+ALLOWED_WITHIN_SECONDS = 30
 ALLOWED_LABELS = {"floe.dev/np-role": "allowed"}
 DENIED_LABELS = {"floe.dev/np-role": "denied"}
 
@@ -380,8 +391,10 @@ def check_network_policy(
     except WaitTimeout as exc:
         raise ConnectivityError("tcp", url, f"denied traffic was NOT blocked: {exc}") from exc
 
-    say("allowed client must get through")
-    report.allowed = run_probe_pod(kube, namespace, url, labels=ALLOWED_LABELS, image=img, timeout=timeout)
+    say(f"allowed client must get through (within {ALLOWED_WITHIN_SECONDS}s of starting)")
+    report.allowed = run_probe_pod(
+        kube, namespace, url, labels=ALLOWED_LABELS, image=img, timeout=timeout, retry_for=ALLOWED_WITHIN_SECONDS
+    )
     if not report.allowed.ok:
         raise ConnectivityError(
             report.allowed.hop, url, f"allowed traffic was blocked by the policy: {report.allowed.detail}"

@@ -158,3 +158,13 @@ def test_busybox_stand_in_runs_the_network_probe_of_the_test_library(refs):
                              capture_output=True, text=True, timeout=120, check=False)
     assert refused.returncode == 1
     assert "PROBE_FAIL" in refused.stdout and "refused" in refused.stdout.lower()
+
+
+def test_busybox_stand_in_probe_retries_until_the_server_answers(refs):
+    # The allowed-client probe keeps trying inside one pod (a new pod's address reaches the policy late).
+    ref = refs["busybox-airgapped"]
+    late = "(sleep 2; mkdir -p /tmp/www && echo hi >/tmp/www/index.html && httpd -p 127.0.0.1:8080 -h /tmp/www) &"
+    out = docker("run", "--rm", "--network=none", ref, "sh", "-c",
+                 f"{late} {probe_script('http://127.0.0.1:8080/', 2, retry_for=20)}")
+    last = out.splitlines()[-1]
+    assert last.startswith("PROBE_OK after ") and last != "PROBE_OK after 1 attempt(s)", out

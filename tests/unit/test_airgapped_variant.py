@@ -1,4 +1,4 @@
-"""The integration profile's ``airgapped`` variant: local charts, locally built images, same endpoints."""
+"""The ``airgapped`` variants (integration; reduced e2e): local charts, locally built images, same endpoints."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ HELM = REPO_ROOT / "bin" / "helm"
 CHART = REPO_ROOT / "charts" / "dagster-lite"
 
 
-@pytest.fixture(scope="module")
-def airgapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("render-airgapped")
-    render("integration", out, overrides={"variant": "airgapped"})
+@pytest.fixture(scope="module", params=["integration", "e2e"])
+def airgapped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp(f"render-airgapped-{request.param}")
+    render(request.param, out, overrides={"variant": "airgapped"})
     return load_rendered(out)
 
 
@@ -50,7 +50,7 @@ def test_every_manifest_validates_strictly(airgapped):
 
 
 def test_releases_use_only_local_charts(airgapped):
-    assert set(airgapped["releases"]) == {"postgresql", "dagster"}  # metrics-server is disabled
+    assert set(airgapped["releases"]) == {"postgresql", "dagster"}  # the rest need registry images
     for name, release in airgapped["releases"].items():
         assert release["repo"] is None and release["version"] is None, name
         chart = Path(release["chart"])
@@ -83,9 +83,26 @@ def test_airgapped_images_are_local_tags_never_pulled():
 
 
 def test_endpoints_are_those_of_the_default_profile(rendered, airgapped):
-    default, variant = _job_env(rendered["integration"]), _job_env(airgapped)
-    keys = [k for k in default if k.startswith(("FLOE_POSTGRES_", "FLOE_DAGSTER_"))] + ["FLOE_SERVICES"]
+    stack = airgapped["plan"]["stack"]
+    default, variant = _job_env(rendered[stack]), _job_env(airgapped)
+    keys = [k for k in default if k.startswith(("FLOE_POSTGRES_", "FLOE_DAGSTER_"))]
     assert {k: variant.get(k) for k in keys} == {k: default[k] for k in keys}
+    deployed = {e["name"]: e for e in json.loads(variant["FLOE_SERVICES"])}
+    assert set(deployed) == {"postgres", "dagster"}
+    assert [e for e in json.loads(default["FLOE_SERVICES"]) if e["name"] in deployed] == list(deployed.values())
+    assert variant["FLOE_VARIANT"] == "airgapped" and default["FLOE_VARIANT"] == ""
+
+
+def test_reduced_e2e_keeps_three_nodes_and_spreads_the_platform_pods(tmp_path):
+    render("e2e", tmp_path, overrides={"variant": "airgapped"})
+    airgapped = load_rendered(tmp_path)
+    assert airgapped["plan"]["nodes"] == {"control-plane": 1, "worker": 2}
+    for name in ("postgresql", "dagster"):
+        values = airgapped["releases"][name]["values"]
+        assert values["podLabels"] == {"floe.dev/spread": "platform"}, name
+        (spread,) = values["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "kubernetes.io/hostname", name
+        assert spread["labelSelector"] == {"matchLabels": {"floe.dev/spread": "platform"}}, name
 
 
 def test_dagster_library_versions_follow_the_dagster_release():
@@ -152,6 +169,9 @@ def test_dagster_lite_renders_the_names_ports_and_labels_the_tests_use(tmp_path,
     assert db["hostname"] == "postgresql.floe-platform.svc.cluster.local"
     assert db["password"] == {"env": "DAGSTER_PG_PASSWORD"}
     assert "secret-<" not in json.dumps(by_kind["ConfigMap/dagster-dagster-instance"])
+    expected_spread = airgapped["releases"]["dagster"]["values"].get("topologySpreadConstraints")
+    for pod in (webserver, daemon):
+        assert pod["spec"].get("topologySpreadConstraints") == expected_spread
 
 
 def test_dagster_lite_refuses_missing_password(tmp_path):

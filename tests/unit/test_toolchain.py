@@ -279,7 +279,7 @@ def test_pulumi_env_is_offline_and_uses_the_cached_plugins(tmp_path: Path) -> No
     assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
     assert env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
     assert env["PULUMI_IGNORE_AMBIENT_PLUGINS"] == "true"
-    assert env["PATH"].split(":")[0] == str(chain.pulumi_root / "bin")
+    assert env["PATH"].split(":")[:3] == [str(chain.pulumi_root / "bin"), str(chain.bin_dir), "/usr/bin"]
 
 
 

@@ -97,3 +97,16 @@ capabilities: {drop: [ALL]}
 - name: tmp
   mountPath: /tmp
 {{- end -}}
+
+{{/* Where the pods may run: the same nodeSelector, affinity and spread for webserver and daemon. */}}
+{{- define "dagster-lite.scheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector: {{ toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity: {{ toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.topologySpreadConstraints }}
+topologySpreadConstraints: {{ toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
