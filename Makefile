@@ -36,9 +36,9 @@ $(PY): $(UV) pyproject.toml uv.lock
 
 setup: $(PY) ## Install uv (if absent) and every dependency into .venv, from uv.lock
 
-test: setup ## Offline suite: unit tests, Pulumi mocks, local servers; the real Pulumi engine when `make tools` built it
+test: setup ## Offline suite: unit tests, Pulumi mocks, local servers; the real Pulumi engine and Docker image builds where present
 	@# pytest exit 5 ("no tests collected") is a failure here, said plainly, never a pass.
-	$(PY) -m pytest tests/unit tests/realengine $(PYTEST_ARGS) || { rc=$$?; \
+	$(PY) -m pytest tests/unit tests/realengine tests/docker $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc; }
 
 lint: setup ## ruff, mypy (strict on components/ and testing/), actionlint
@@ -67,13 +67,13 @@ tools: setup ## Install pinned, checksummed kind/kubectl/helm/pulumi into bin/ (
 # AIRGAPPED=1: images, charts and the node image built on this machine (make node-image airgapped-images).
 AIRGAP_SETTINGS = $(if $(AIRGAPPED),--set variant=airgapped --set nodeImage=local)
 
-test-k8s: setup ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it, AIRGAPPED=1 offline)
+test-k8s: setup tools ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it, AIRGAPPED=1 offline)
 	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
 
-test-e2e: setup ## E2E run in a 3-node Kind cluster with the full platform (AIRGAPPED=1: the reduced offline variant)
+test-e2e: setup tools ## E2E run in a 3-node Kind cluster with the full platform (AIRGAPPED=1: the reduced offline variant)
 	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
 
-test-k8s-cleanup: setup ## Destroy both stacks and this project's leftover clusters and namespaces
+test-k8s-cleanup: setup tools ## Destroy both stacks and this project's leftover clusters and namespaces
 	$(FLOE_TEST) cleanup
 
 host-prep: setup ## Prepare Docker for kind on this host, only what is detected missing (root; docs/guides/air-gapped.md)

@@ -11,6 +11,8 @@ from pathlib import Path
 from floe_test.paths import REPO_ROOT
 from floe_test.versions import Versions
 
+#: Tags derived from content start with this (``c-<12 hex>``); older ones may be pruned.
+CONTENT_TAG_PREFIX = "c-"
 #: What the image is built from; a change to any of these makes a new tag.
 IMAGE_INPUTS = (
     "uv.lock",
@@ -34,7 +36,7 @@ def content_tag(root: Path = REPO_ROOT) -> str:
                 continue
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
-    return "c-" + digest.hexdigest()[:12]
+    return CONTENT_TAG_PREFIX + digest.hexdigest()[:12]
 
 
 def runner_image_ref(versions: Versions, key: str = "test-runner", root: Path = REPO_ROOT) -> str:

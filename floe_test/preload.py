@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from floe_test._private.proc import docker_running, run
+from floe_test.image_tag import CONTENT_TAG_PREFIX
 from testing.errors import InfraError, PrerequisiteError
 
 
@@ -57,6 +58,24 @@ def local_image_present(ref: str) -> bool:
     return run(["docker", "image", "inspect", ref], timeout=60, what=f"inspecting {ref}", check=False).returncode == 0
 
 
+def prune_older_builds(ref: str) -> None:
+    """Untag the earlier content-tagged builds of ``ref``'s repository (``c-<hash>``).
+
+    Every source change makes a new ~600 MB image; without this, a developer's Docker store fills up.
+    Layers still shared with the new build stay; clusters keep their own copies in containerd.
+    """
+    repository, tag = ref.rsplit(":", 1)
+    if not tag.startswith(CONTENT_TAG_PREFIX):
+        return
+    listed = run(
+        ["docker", "image", "ls", repository, "--format", "{{.Tag}}"], timeout=60, what="listing builds", check=False
+    )
+    older = [f"{repository}:{t}" for t in listed.stdout.split() if t.startswith(CONTENT_TAG_PREFIX) and t != tag]
+    if older:
+        log(f"Removing {len(older)} earlier build(s) of {repository}")
+        run(["docker", "image", "rm", *older], timeout=300, what="removing earlier builds", check=False)
+
+
 def ensure_local(ref: str, *, build: dict[str, Any] | None) -> str:
     if local_image_present(ref):
         return "local"
@@ -76,6 +95,7 @@ def ensure_local(ref: str, *, build: dict[str, Any] | None) -> str:
             timeout=1800,
             what=f"building the test-runner image {ref}",
         )
+        prune_older_builds(ref)
         return "built"
     log(f"Pulling {ref} (not in the local Docker store)")
     run(["docker", "pull", ref], timeout=900, what=f"pulling {ref}")

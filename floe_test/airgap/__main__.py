@@ -1,4 +1,4 @@
-"""``python -m floe_test.airgap host-prep|node-image|status``: see the package docstring."""
+"""``python -m floe_test.airgap host-prep|node-image|cluster-smoke|ready``: see the package docstring."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     smoke_cmd.add_argument("--nodes", type=int, choices=(1, 3), default=1)
     smoke_cmd.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
     smoke_cmd.add_argument("--netpol", action="store_true", help="also check NetworkPolicy allow/deny")
+    sub.add_parser("ready", help="can the air-gapped make test-k8s run here without downloads? (only looks)")
     args = parser.parse_args(argv)
+    if args.command == "ready":
+        from floe_test.airgap.ready import main as ready
+
+        return ready()
     if args.command == "host-prep":
         from floe_test.airgap.hostprep import main as host_prep
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ def fake_engine(monkeypatch):
 
     def run(argv, **kw):
         state["ran"].append(argv)
+        listed = "\n".join(state.get("tags", [])) if argv[:3] == ["docker", "image", "ls"] else ""
+        return subprocess.CompletedProcess(argv, 0, listed, "")
 
     monkeypatch.setattr(preload, "run", run)
     return state
@@ -53,6 +56,14 @@ def test_test_runner_is_built_not_pulled(fake_engine):
     build = {"dockerfile": "testing/Dockerfile", "context": "."}
     preload.preload("c", ["ghcr.io/x/runner:c-1"], build_ref="ghcr.io/x/runner:c-1", build=build)
     assert fake_engine["ran"][0] == ["docker", "build", "-f", "testing/Dockerfile", "-t", "ghcr.io/x/runner:c-1", "."]
+
+
+def test_a_new_build_removes_the_earlier_content_tagged_builds_only(fake_engine):
+    fake_engine["tags"] = ["c-0ld", "c-1", "v1.2", "c-older"]
+    build = {"dockerfile": "testing/Dockerfile", "context": "."}
+    preload.preload("c", ["ghcr.io/x/runner:c-1"], build_ref="ghcr.io/x/runner:c-1", build=build)
+    removals = [argv for argv in fake_engine["ran"] if argv[:3] == ["docker", "image", "rm"]]
+    assert removals == [["docker", "image", "rm", "ghcr.io/x/runner:c-0ld", "ghcr.io/x/runner:c-older"]]
 
 
 @pytest.mark.parametrize(
