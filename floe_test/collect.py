@@ -45,7 +45,7 @@ import yaml
 
 from components.test_job import RESTRICTED_CONTAINER, RESULTS_DIR
 from floe_test.redact import Redactor
-from testing.errors import InfraError, WaitFailed
+from testing.errors import InfraError, WaitFailed, WaitTimeout
 from testing.polling import Check, wait_for_condition
 
 RUNNER_UID = 10001
@@ -56,6 +56,8 @@ END_MARKER = "FLOE-RESULTS-END"
 SYSTEM_NAMESPACES = ("kube-system", "local-path-storage")
 REQUEST_TIMEOUT = (5.0, 60.0)
 READER_TIMEOUT = 180.0
+#: A stopping test pod's grace period (Kubernetes' default, 30 s) plus time for the kubelet to report.
+WRITER_GRACE_SECONDS = 45.0
 LOG_TAIL = 5000
 
 
@@ -552,6 +554,7 @@ class Collector:
         if not t.helper_image:
             self.missing("/results: no helper image configured to read the volume with")
             return
+        self._wait_for_terminating_writers()
         name = f"{READER_PREFIX}-{secrets.token_hex(3)}"
         core.create_namespaced_pod(t.namespace, reader_pod_manifest(t, name), _request_timeout=REQUEST_TIMEOUT)
         try:
@@ -571,6 +574,35 @@ class Collector:
                         f"pod/{name} in namespace {t.namespace}: not deleted ({exc}); "
                         f"kubectl --context {t.kube_context} -n {t.namespace} delete pod {name}"
                     )
+
+    def _wait_for_terminating_writers(self) -> None:
+        """Let test pods that are being stopped finish writing /results before reading it.
+
+        At the Job's deadline Kubernetes deletes its pod; pytest gets SIGTERM and still writes the
+        JUnit XML and coverage of the tests done (within the grace period). Reading earlier would
+        miss them. Pods still running (an interrupted run) are not waited for: what is there is read.
+        """
+        assert self.api is not None
+        t = self.result.target
+        selector = f"batch.kubernetes.io/job-name={t.job}"
+
+        def terminating() -> Check[list[str]]:
+            pods = self.api.core.list_namespaced_pod(  # type: ignore[union-attr]
+                t.namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+            ).items
+            names = [p.metadata.name for p in pods if p.metadata.deletion_timestamp is not None]
+            return Check(not names, names)
+
+        try:
+            wait_for_condition(
+                terminating,
+                timeout=WRITER_GRACE_SECONDS,
+                interval=1,
+                description=f"the stopping pods of job/{t.job} in namespace {t.namespace} to exit",
+                hint="reading /results anyway; the newest files may be missing",
+            )
+        except WaitTimeout as exc:
+            self.missing(f"/results may be incomplete: {exc}")
 
     def _reader_log(self, name: str) -> str:
         from testing._private.pod_status import WAITING_FAILURE_REASONS, pod_failures, pod_summary

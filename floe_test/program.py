@@ -170,7 +170,7 @@ def build_stack(
     )
     job_spec = plan.profile.test_job
     pytest_args, extra_env = (
-        list(job_spec.pytest_args),
+        [*job_spec.pytest_args, *s.pytest_args],
         {
             "FLOE_PROFILE": plan.profile.name,
             "FLOE_EXPECTED_NODES": str(plan.kind_config.control_planes + plan.kind_config.workers),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ KEYS: dict[str, str] = {
     "chartCacheDir": "folder of pre-fetched chart archives <name>-<version>.tgz (offline use)",
     "offlineCharts": "every pinned chart must come from chartCacheDir (default false); missing ones are named",
     "jobDeadlineSeconds": "activeDeadlineSeconds of the test Job (default: the profile's, 3600)",
+    "pytestArgs": "extra pytest arguments for the test Job, shell-quoted, e.g. \"-k health\" (default: none)",
     "ci": "a CI run (default false): no kept namespaces, a missing cluster fails, infra-only reruns (--reruns 2)",
 }
 SECRET_KEYS = {"kubeconfig"}
@@ -88,6 +90,7 @@ class StackSettings:
     variant: str | None = None
     node_image: str | None = None
     job_deadline_seconds: int | None = None
+    pytest_args: tuple[str, ...] = ()
     ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -173,6 +176,11 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
             mounts = tuple(parsed)
         except ValueError as exc:
             bad("extraMounts", f"must be a JSON list of {{hostPath, containerPath}}: {exc}")
+    try:
+        extra_pytest_args = tuple(shlex.split(values.get("pytestArgs", "")))
+    except ValueError as exc:
+        bad("pytestArgs", f"must be shell-quoted arguments: {exc}")
+        extra_pytest_args = ()
     kind_config = values.get("kindConfig")
     chart_cache = values.get("chartCacheDir")
     settings = StackSettings(
@@ -196,6 +204,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         variant=values.get("variant") or None,
         node_image=values.get("nodeImage") or None,
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
+        pytest_args=extra_pytest_args,
         ci=boolean("ci", False),
     )
     if problems:

@@ -135,6 +135,7 @@ SETTINGS_CASES = [
     ("bad-bool", {"exposePorts": "yes"}, "must be true or false"),
     ("bad-cluster-name", {"clusterName": "Floe_Int"}, "must be a lower-case DNS label"),
     ("bad-mounts", {"extraMounts": "{not json"}, "must be a JSON list"),
+    ("unclosed-quote", {"pytestArgs": "-k 'health"}, "pytestArgs: must be shell-quoted arguments"),
 ]
 
 

@@ -218,3 +218,60 @@ def _flag(argv: list[str], name: str) -> str:
 
 def _files(argv: list[str]) -> list[str]:
     return [str(Path(argv[i + 1]).relative_to(WORK)) for i, a in enumerate(argv) if a == "-f"]
+
+
+# --- the runners, with stand-in commands (no cluster) ------------------------------------------------------
+
+
+def test_the_job_wait_ends_with_the_first_command_that_succeeds_and_stops_the_other():
+    assert bench.race(["sleep", "60"], ["true"], timeout=30) == 1
+    assert bench.race(["true"], ["sleep", "60"], timeout=30) == 0
+    with pytest.raises(InfraError, match="both failed"):
+        bench.race(["false"], ["false"], timeout=30)
+
+
+def _step(name: str, script: str, group: str = "up") -> Any:
+    return bench.Step(name, ["sh", "-c", script], 30, group)
+
+
+def test_a_failed_bare_step_stops_the_sequence_and_the_cluster_is_still_deleted(tmp_path):
+    marker = tmp_path / "deleted"
+    steps = [
+        _step("create", "true"),
+        _step("helm install x", "echo 'Error: timed out waiting for the condition' >&2; exit 1"),
+        _step("never run", f"touch {tmp_path / 'ran'}"),
+        _step("kind delete cluster", f"touch {marker}", "destroy"),
+    ]
+    result = bench.run_bare(steps, tmp_path)
+    assert [(s.name, s.ok) for s in result.steps] == [
+        ("create", True),
+        ("helm install x", False),
+        ("kind delete cluster", True),
+    ]
+    assert "timed out waiting for the condition" in result.failure
+    assert marker.exists() and not (tmp_path / "ran").exists()
+
+
+def test_a_bare_cluster_that_someone_else_created_meanwhile_is_not_deleted(tmp_path):
+    marker = tmp_path / "deleted"
+    steps = [
+        _step(
+            "create", "echo 'ERROR: node(s) already exist for a cluster with the name \"floe-bench-bare\"' >&2; exit 1"
+        ),
+        _step("kind delete cluster", f"touch {marker}", "destroy"),
+    ]
+    result = bench.run_bare(steps, tmp_path)
+    assert result.failure and not marker.exists()
+
+
+def test_the_floe_run_is_timed_with_its_phases_and_only_an_infrastructure_exit_is_a_failure(tmp_path):
+    script = (
+        "import sys; print('[floe-test] ◀ up (stack s, run r) (1.5s)', file=sys.stderr); "
+        "print('engine output'); print('[floe-test] ◀ destroy (0.5s)', file=sys.stderr); sys.exit(int(sys.argv[1]))"
+    )
+    tests_failed = bench.run_floe([sys.executable, "-c", script, "1"], tmp_path / "floe.log")
+    assert tests_failed.exit_code == 1 and not tests_failed.failure
+    assert tests_failed.phases == [("up (stack s, run r)", 1.5), ("destroy", 0.5)]
+    assert "engine output" in (tmp_path / "floe.log").read_text()
+    broken = bench.run_floe([sys.executable, "-c", script, "2"], tmp_path / "floe2.log")
+    assert "exited 2" in broken.failure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from pathlib import Path
 
@@ -282,3 +283,32 @@ def test_a_running_job_reports_its_pods_and_a_finished_one_its_condition() -> No
     assert job_conditions(FakeBatch(condition=("Failed", "DeadlineExceeded", "Job was active longer than "
                                                "specified deadline")), NS, "test-runner") == (
         "Failed", "DeadlineExceeded: Job was active longer than specified deadline")
+
+
+class _StoppingPodCore(FakeCore):
+    """The Job's pod was deleted at its deadline: listed as terminating once, then gone."""
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str = "", **kw: object) -> k8s.V1PodList:
+        result = super().list_namespaced_pod(namespace, label_selector, **kw)
+        if label_selector.startswith("batch.kubernetes.io/job-name="):
+            self.listed_while_stopping = getattr(self, "listed_while_stopping", 0) + 1
+            stopping = [p for p in result.items if p.metadata.deletion_timestamp is not None]
+            if self.listed_while_stopping > 1:  # the pod has exited
+                self.pods[namespace] = [p for p in self.pods[namespace] if p not in stopping]
+                result = super().list_namespaced_pod(namespace, label_selector, **kw)
+            assert not self.created, "the results were read while the test pod was still writing"
+        return result
+
+
+def test_results_are_read_after_a_stopping_test_pod_has_exited(tmp_path):
+    # Job deadline: Kubernetes deletes the pod, pytest writes the JUnit XML of the tests done while it
+    # stops; the reader must come after that, or the partial results are lost.
+    core = healthy_core()
+    core.__class__ = _StoppingPodCore
+    stopping = pod(TEST_POD, NS, labels={"batch.kubernetes.io/job-name": "test-runner"})
+    stopping.metadata.deletion_timestamp = datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC)
+    core.pods[NS] = [stopping]
+    out, result = run_collect(tmp_path, core, FakeBatch(("Failed", "DeadlineExceeded", "")))
+    assert core.listed_while_stopping >= 2
+    assert core.created and (out / "junit.xml").is_file()
+    assert not [m for m in result.missing if "incomplete" in m]

@@ -132,6 +132,19 @@ def test_ci_runs_retry_only_infrastructure_errors_and_require_the_cluster(tmp_pa
     assert env["FLOE_REQUIRE_CLUSTER"] == "1"
 
 
+def test_extra_pytest_args_follow_the_profile_selection(tmp_path):
+    # `floe-test run integration --set pytestArgs="-k 'health and not crash'"`: one test file in the cluster.
+    import yaml
+
+    from floe_test.render import render
+
+    render("integration", tmp_path, overrides={"pytestArgs": "-k 'health and not crash' -x"})
+    job = yaml.safe_load((tmp_path / "manifests" / "floe-test-local-job-test-runner.yaml").read_text())
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:3] == ["-m", "integration", "tests/integration"]
+    assert args[args.index("-k") + 1] == "health and not crash" and "-x" in args
+
+
 def test_local_runs_do_not_rerun(rendered):
     args = objects(rendered["integration"], "Job")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--reruns" not in args
