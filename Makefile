@@ -55,8 +55,13 @@ render: setup ## Render both stacks into render/ without a cluster (Pulumi mocks
 	$(FLOE_TEST) render integration --out render/integration
 	$(FLOE_TEST) render e2e --out render/e2e
 
-benchmarks: setup ## Run the benchmarks (ratios against a baseline measured in the same run)
-	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(PY) "$$bench"; done
+benchmarks: setup ## Run the quick benchmarks (ratios against a baseline measured in the same run)
+	@for bench in $(filter-out $(SLOW_BENCHMARKS),$(wildcard benchmarks/bench_*.py)); do echo "== $$bench"; $(PY) "$$bench"; done
+
+# Creates two Kind clusters one after the other (tens of minutes): opt-in, not part of `make benchmarks`.
+SLOW_BENCHMARKS := benchmarks/bench_orchestration_overhead.py
+bench-overhead: setup tools ## floe-test run against bare kind + helm + kubectl doing the same work (two clusters; slow)
+	$(PY) benchmarks/bench_orchestration_overhead.py $(if $(AIRGAPPED),,--variant "" --node-image "")
 
 doctor: setup ## Check prerequisites (Docker, kind, kubectl, helm, pulumi, inotify, disk)
 	$(FLOE_TEST) doctor
