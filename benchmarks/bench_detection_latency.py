@@ -32,11 +32,20 @@ from testing.probes import wait_for_service
 
 
 def _pod(crashing: bool) -> k8s.V1Pod:
-    state = (k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"))
-             if crashing else k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason="ContainerCreating")))
-    return k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="p", namespace="ns"),
-                     status=k8s.V1PodStatus(phase="Pending", container_statuses=[k8s.V1ContainerStatus(
-                         name="main", image="i", image_id="", ready=False, restart_count=1, state=state)]))
+    state = (
+        k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason="CrashLoopBackOff"))
+        if crashing
+        else k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason="ContainerCreating"))
+    )
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name="p", namespace="ns"),
+        status=k8s.V1PodStatus(
+            phase="Pending",
+            container_statuses=[
+                k8s.V1ContainerStatus(name="main", image="i", image_id="", ready=False, restart_count=1, state=state)
+            ],
+        ),
+    )
 
 
 class _Core:
@@ -111,9 +120,11 @@ def main() -> int:
         ratio = median / args.interval
         ok &= ratio <= 1.0
         p90 = sorted(samples)[int(0.9 * len(samples))]
-        print(f"{name:16s}: median {median * 1000:6.1f} ms, p90 {p90 * 1000:6.1f} ms "
-              f"over {args.trials} trials -> {ratio:.2f}x the poll interval "
-              f"({args.interval * 1000:.0f} ms; target <= 1.0x)")
+        print(
+            f"{name:16s}: median {median * 1000:6.1f} ms, p90 {p90 * 1000:6.1f} ms "
+            f"over {args.trials} trials -> {ratio:.2f}x the poll interval "
+            f"({args.interval * 1000:.0f} ms; target <= 1.0x)"
+        )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

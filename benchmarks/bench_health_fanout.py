@@ -48,15 +48,19 @@ def main() -> int:
         fanout = time.monotonic() - start
         healthy = sum(r.ok for r in results)
         print(f"baseline: one probe of a silent endpoint = {baseline:.3f}s (probe timeout {args.probe_timeout}s)")
-        print(f"fan-out:  {args.endpoints} endpoints ({args.silent} silent, {healthy} healthy) = {fanout:.3f}s "
-              f"-> {fanout / baseline:.2f}x one timeout (target <= {TARGET_RATIO}x)")
+        print(
+            f"fan-out:  {args.endpoints} endpoints ({args.silent} silent, {healthy} healthy) = {fanout:.3f}s "
+            f"-> {fanout / baseline:.2f}x one timeout (target <= {TARGET_RATIO}x)"
+        )
         ok = fanout / baseline <= TARGET_RATIO and healthy == args.endpoints - args.silent
         if args.serial:
             start = time.monotonic()
             probe_many(endpoints, probe_timeout=args.probe_timeout, concurrent=False)
             serial = time.monotonic() - start
-            print(f"serial:   {serial:.3f}s -> {serial / baseline:.2f}x one timeout; "
-                  f"concurrent is {serial / fanout:.1f}x faster")
+            print(
+                f"serial:   {serial:.3f}s -> {serial / baseline:.2f}x one timeout; "
+                f"concurrent is {serial / fanout:.1f}x faster"
+            )
     finally:
         for stop in stops:
             stop()
