@@ -35,7 +35,7 @@ class Check:
     required: bool = True
 
 
-def check_docker(stack: str) -> list[Check]:
+def check_docker(stack: str, node_image: str | None = None, *, local_node_image: bool = False) -> list[Check]:
     reason = docker_running()
     if reason:
         return [Check("docker", False, reason, "start the Docker engine, then run again")]
@@ -44,16 +44,20 @@ def check_docker(stack: str) -> list[Check]:
     gib = mem / 2**30
     from floe_test.versions import load_versions
 
-    node_image = load_versions().node_image
+    node_image = node_image or load_versions().node_image
     present = run(["docker", "image", "inspect", node_image], timeout=30, what="inspecting the node image", check=False)
     return [
         Check("docker", True, "engine running"),
         Check(
             "node image",
             present.returncode == 0,
-            "in the local Docker store" if present.returncode == 0 else f"{node_image} will be pulled by kind",
-            "without registry access build it locally (`make node-image`)",
-            required=False,
+            f"{node_image} in the local Docker store"
+            if present.returncode == 0
+            else f"{node_image} is missing, and a locally built image cannot be pulled"
+            if local_node_image
+            else f"{node_image} will be pulled by kind",
+            "build it here (`make node-image`)" if local_node_image else "without registry access `make node-image`",
+            required=local_node_image,
         ),
         Check(
             "docker cpus",
@@ -134,7 +138,15 @@ def check_disk(path: Path = REPO_ROOT) -> Check:
     )
 
 
-def diagnose(stack: str, *, checks: list[Callable[[], list[Check]]] | None = None) -> list[Check]:
+def diagnose(
+    stack: str,
+    *,
+    node_image: str | None = None,
+    local_node_image: bool = False,
+    checks: list[Callable[[], list[Check]]] | None = None,
+) -> list[Check]:
+    """Every prerequisite of a run of ``stack`` (``node_image``: the one the run will use; a
+    ``local_node_image`` was built here and cannot be pulled when missing)."""
     from floe_test.versions import load_versions
 
     tools = load_versions().tools
@@ -145,7 +157,7 @@ def diagnose(stack: str, *, checks: list[Callable[[], list[Check]]] | None = Non
         "pulumi": tools["pulumi"],
     }
     runners = checks or [
-        lambda: check_docker(stack),
+        lambda: check_docker(stack, node_image, local_node_image=local_node_image),
         lambda: check_tools(pinned),
         lambda: [check_inotify(stack)],
         lambda: [check_disk()],

@@ -67,6 +67,17 @@ class StackPlan:
         return self.versions.images[self.profile.test_job.helper_image].ref
 
 
+def resolve_node_image(settings: StackSettings, versions: Versions) -> tuple[str, tuple[str, ...]]:
+    """The node image a stack uses, and the containerd patches that image needs on this host."""
+    if settings.node_image == "local":
+        # A node image built on this machine (`make node-image`), and the containerd settings this
+        # host needs (only where detected: e.g. no CAP_SYS_RESOURCE in the bounding set).
+        from floe_test.airgap.cluster import containerd_patches, node_image_tag
+
+        return node_image_tag(versions.kubernetes), tuple(containerd_patches())
+    return settings.node_image or versions.node_image, ()
+
+
 def plan_stack(settings: StackSettings, versions: Versions | None = None) -> StackPlan:
     versions = versions or load_versions()
     disabled = settings.disabled_services
@@ -76,16 +87,7 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
             settings.profile, versions, disabled=frozenset(s.name for s in profile.services), variant=settings.variant
         )
     base = load_kind_config(settings.kind_config or profile.kind_config)
-    node_image: str = versions.node_image
-    patches: tuple[str, ...] = ()
-    if settings.node_image == "local":
-        # A node image built on this machine (`make node-image`), and the containerd settings this
-        # host needs (only where detected: e.g. no CAP_SYS_RESOURCE in the bounding set).
-        from floe_test.airgap.cluster import containerd_patches, node_image_tag
-
-        node_image, patches = node_image_tag(versions.kubernetes), tuple(containerd_patches())
-    elif settings.node_image:
-        node_image = settings.node_image
+    node_image, patches = resolve_node_image(settings, versions)
     rendered = render_kind_config(
         base,
         cluster_name=settings.cluster_name,

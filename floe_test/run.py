@@ -23,7 +23,7 @@ from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_
 from floe_test.paths import REPO_ROOT, STATE_DIR
 from floe_test.report import append_history
 from floe_test.settings import RUN_SETTINGS_ENV
-from testing.errors import InfraError
+from testing.errors import InfraError, PrerequisiteError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
 
@@ -186,6 +186,18 @@ class _Interrupts:
             signal.signal(sig, old)
 
 
+def preflight_node_image(settings: Any) -> str:
+    """The node image this run will use, for the preflight check (a local one not built yet: an error)."""
+    from floe_test.airgap._run import AirgapError
+    from floe_test.program import resolve_node_image
+    from floe_test.versions import load_versions
+
+    try:
+        return resolve_node_image(settings, load_versions())[0]
+    except AirgapError as exc:
+        raise PrerequisiteError(str(exc)) from None
+
+
 def run(options: RunOptions) -> int:
     from floe_test.doctor import diagnose, report
     from floe_test.settings import KNOWN_STACKS, parse_settings, read_stack_file
@@ -199,7 +211,12 @@ def run(options: RunOptions) -> int:
     with _Interrupts() as interrupts:
         try:
             with phase("preflight"):
-                if not report(diagnose(options.stack)):
+                checks = diagnose(
+                    options.stack,
+                    node_image=preflight_node_image(settings),
+                    local_node_image=settings.node_image == "local",
+                )
+                if not report(checks):
                     log("preflight failed: nothing was created")
                     return EXIT_INFRA
         except KeyboardInterrupt as exc:

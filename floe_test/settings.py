@@ -44,7 +44,7 @@ KEYS: dict[str, str] = {
     "chartCacheDir": "folder of pre-fetched chart archives <name>-<version>.tgz (offline use)",
     "offlineCharts": "every pinned chart must come from chartCacheDir (default false); missing ones are named",
     "jobDeadlineSeconds": "activeDeadlineSeconds of the test Job (default: the profile's, 3600)",
-    "pytestArgs": "extra pytest arguments for the test Job, shell-quoted, e.g. \"-k health\" (default: none)",
+    "pytestArgs": 'extra pytest arguments for the test Job, shell-quoted, e.g. "-k health" (default: none)',
     "ci": "a CI run (default false): no kept namespaces, a missing cluster fails, infra-only reruns (--reruns 2)",
 }
 SECRET_KEYS = {"kubeconfig"}

@@ -182,7 +182,7 @@ def test_per_run_settings_reach_the_run_not_the_stack_file(monkeypatch, tmp_path
     from floe_test.cli import main
 
     seen = {}
-    monkeypatch.setattr(doctor, "diagnose", lambda stack: [doctor.Check("docker", False, "not running", "start")])
+    monkeypatch.setattr(doctor, "diagnose", lambda stack, **_: [doctor.Check("docker", False, "not running", "start")])
 
     def fake_run(options):
         seen.update(options.overrides)

@@ -48,7 +48,7 @@ def test_run_of_an_unknown_stack_exits_2_before_any_preflight(capsys):
 def test_run_stops_at_preflight_when_a_prerequisite_is_missing(monkeypatch, capsys, tmp_path):
     import floe_test.run as run_module
 
-    monkeypatch.setattr(doctor, "diagnose", lambda stack: [doctor.Check("docker", False, "not running", "start it")])
+    monkeypatch.setattr(doctor, "diagnose", lambda stack, **_: [doctor.Check("docker", False, "not running", "start it")])
     monkeypatch.setattr(
         run_module, "select_stack", lambda *a: pytest.fail("a stack was selected after a failed preflight")
     )
@@ -82,3 +82,21 @@ def test_an_engine_failure_is_reported_by_its_resource_errors_not_its_traceback(
     reason = engine_failure(RuntimeError(output))
     assert reason.startswith('RuntimeError: error: resource "x" was not successfully created: spec.variables[0]')
     assert "KeyboardInterrupt" not in reason
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["built-here", "pinned"])
+def test_a_missing_node_image_fails_the_preflight_only_when_it_cannot_be_pulled(monkeypatch, local):
+    import subprocess
+
+    def fake_run(argv, **_):
+        if argv[:2] == ["docker", "info"]:
+            return subprocess.CompletedProcess(argv, 0, "8 34359738368\n", "")
+        return subprocess.CompletedProcess(argv, 1, "", "No such image")  # docker image inspect
+
+    monkeypatch.setattr(doctor, "docker_running", lambda: None)
+    monkeypatch.setattr(doctor, "run", fake_run)
+    (check,) = [c for c in doctor.check_docker("integration", "floe-testinfra/node:x", local_node_image=local)
+                if c.name == "node image"]
+    assert check.ok is False and check.required is local
+    assert "floe-testinfra/node:x" in check.detail
+    assert ("make node-image" in check.fix) and (("cannot be pulled" in check.detail) is local)

@@ -101,7 +101,7 @@ def harness(tmp_path, monkeypatch) -> Harness:
     monkeypatch.setattr(tempfile, "tempdir", None)
     h = Harness(FakeStack(), FakeCore(), tmp, tmp_path / "out")
 
-    def diagnose(stack: str) -> list[doctor.Check]:
+    def diagnose(stack: str, **_: Any) -> list[doctor.Check]:
         if h.diagnose_hook:
             h.diagnose_hook()
         return [doctor.Check("docker", True, "engine running")]
