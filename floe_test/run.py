@@ -98,8 +98,13 @@ def pulumi_environment() -> dict[str, str]:
 def select_stack(stack_name: str, env: dict[str, str]) -> Any:
     from pulumi import automation as auto
 
+    from floe_test.toolchain import Toolchain
+
     (STATE_DIR / "pulumi").mkdir(parents=True, exist_ok=True)
-    opts = auto.LocalWorkspaceOptions(work_dir=str(REPO_ROOT), env_vars=env)
+    # The pinned CLI by path: the Automation API otherwise looks for `pulumi` on the caller's PATH
+    # (only `make` puts bin/ there; `floe-test run` straight from .venv must work too).
+    command = auto.PulumiCommand(root=str(Toolchain().pulumi_root))
+    opts = auto.LocalWorkspaceOptions(work_dir=str(REPO_ROOT), env_vars=env, pulumi_command=command)
     return auto.create_or_select_stack(stack_name=stack_name, work_dir=str(REPO_ROOT), opts=opts)
 
 
