@@ -37,6 +37,7 @@ from floe_test.profiles import Profile, load_profile
 from floe_test.secrets_store import generated_secret
 from floe_test.settings import PROJECT, StackSettings, parse_settings
 from floe_test.versions import Versions, load_versions
+from testing.errors import ConfigError, ConfigProblem
 from testing.plugin import infra_rerun_args
 
 #: Default image for short-lived helper pods (results reader, network probes): always preloaded.
@@ -85,6 +86,18 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
     if not settings.services_enabled:
         profile = load_profile(
             settings.profile, versions, disabled=frozenset(s.name for s in profile.services), variant=settings.variant
+        )
+    deadline = settings.job_deadline_seconds or profile.test_job.active_deadline_seconds
+    if profile.test_job.test_timeout_seconds > deadline:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "stack settings",
+                    "jobDeadlineSeconds",
+                    f"{deadline} s is shorter than one test's timeout ({profile.test_job.test_timeout_seconds} s, "
+                    "testTimeoutSeconds of the profile): the deadline would end the run inside the first slow test",
+                )
+            ]
         )
     base = load_kind_config(settings.kind_config or profile.kind_config)
     node_image, patches = resolve_node_image(settings, versions)

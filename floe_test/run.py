@@ -8,6 +8,7 @@ kept. Exit code: 0 tests passed, 1 tests failed, 2 infrastructure or usage error
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import sys
@@ -64,15 +65,27 @@ def engine_output(line: str) -> None:
     print(line.rstrip("\n"), file=sys.stderr, flush=True)
 
 
+#: The last line of a Python traceback: ``package.module.ErrorName: message``.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*?:")
+
+
 def engine_failure(exc: Exception, *, most: int = 5) -> str:
     """The resource errors of a failed Pulumi operation, not the tail of its output (which ends in the
     language host's own shutdown traceback)."""
     lines = [line.strip() for line in str(exc).splitlines()]
-    errors = [
-        line
-        for line in lines
-        if line.startswith("error:") and "update failed" not in line and "preview failed" not in line
-    ]
+    errors = []
+    for i, line in enumerate(lines):
+        if not line.startswith("error:") or "update failed" in line or "preview failed" in line:
+            continue
+        if "Program failed with an unhandled exception" in line:
+            # The program's own exception: its message (the line after the traceback, and the
+            # problem lines under it) says what is wrong; the "error:" line alone does not.
+            raised = next((j for j in range(i + 1, len(lines)) if _EXCEPTION_LINE.match(lines[j])), None)
+            if raised is not None:
+                detail = [lines[raised]]
+                detail += [x for x in lines[raised + 1 : raised + 1 + most] if x.startswith("- ")]
+                line = "error: " + " ".join(detail)
+        errors.append(line)
     picked = list(dict.fromkeys(errors))[:most]
     return f"{type(exc).__name__}: " + ("\n".join(picked) if picked else str(exc)[-2000:])
 
@@ -191,14 +204,14 @@ class _Interrupts:
             signal.signal(sig, old)
 
 
-def preflight_node_image(settings: Any) -> str:
-    """The node image this run will use, for the preflight check (a local one not built yet: an error)."""
+def preflight_plan(settings: Any) -> Any:
+    """The stack's plan, made before anything exists: a bad profile, kind config or settings that
+    contradict each other fail now, not after the cluster is up."""
     from floe_test.airgap._run import AirgapError
-    from floe_test.program import resolve_node_image
-    from floe_test.versions import load_versions
+    from floe_test.program import plan_stack
 
     try:
-        return resolve_node_image(settings, load_versions())[0]
+        return plan_stack(settings)
     except AirgapError as exc:
         raise PrerequisiteError(str(exc)) from None
 
@@ -218,7 +231,7 @@ def run(options: RunOptions) -> int:
             with phase("preflight"):
                 checks = diagnose(
                     options.stack,
-                    node_image=preflight_node_image(settings),
+                    node_image=preflight_plan(settings).node_image,
                     local_node_image=settings.node_image == "local",
                 )
                 if not report(checks):

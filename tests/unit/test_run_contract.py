@@ -57,6 +57,19 @@ def test_run_stops_at_preflight_when_a_prerequisite_is_missing(monkeypatch, caps
     assert not (tmp_path / "r").exists()
 
 
+def test_settings_that_contradict_the_profile_fail_before_anything_is_created(monkeypatch, capsys, tmp_path):
+    # Found in a drill: a Job deadline shorter than one test's timeout failed only after 225 s of
+    # cluster and services; the plan is now made at preflight.
+    import floe_test.run as run_module
+
+    monkeypatch.setattr(doctor, "diagnose", lambda *a, **k: pytest.fail("preflight checks ran on a bad plan"))
+    monkeypatch.setattr(run_module, "select_stack", lambda *a: pytest.fail("a stack was selected for a bad plan"))
+    assert main(["run", "integration", "--out", str(tmp_path / "r"), "--set", "jobDeadlineSeconds=100"]) == 2
+    err = capsys.readouterr().err
+    assert "jobDeadlineSeconds" in err and "100 s is shorter than one test's timeout (300 s" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_pulumi_plugins_fail_the_preflight(monkeypatch, tmp_path):
     monkeypatch.setenv("FLOE_TOOLS_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("FLOE_TOOLS_BIN", str(tmp_path / "bin"))
@@ -82,6 +95,25 @@ def test_an_engine_failure_is_reported_by_its_resource_errors_not_its_traceback(
     reason = engine_failure(RuntimeError(output))
     assert reason.startswith('RuntimeError: error: resource "x" was not successfully created: spec.variables[0]')
     assert "KeyboardInterrupt" not in reason
+
+
+def test_a_program_exception_is_reported_by_its_message():
+    from floe_test.run import engine_failure
+
+    output = "\n".join([
+        "Diagnostics:",
+        "  pulumi:pulumi:Stack (floe-testinfra-integration):",
+        "    error: Program failed with an unhandled exception:",
+        "    Traceback (most recent call last):",
+        '      File "/work/main/__main__.py", line 5, in <module>',
+        "        run()",
+        "    testing.errors.ConfigError: invalid configuration (1 problem):",
+        "      - TestJob: test_timeout_seconds: must be at most 100, got 300",
+        "Resources:",
+    ])
+    reason = engine_failure(RuntimeError(output))
+    assert reason == ("RuntimeError: error: testing.errors.ConfigError: invalid configuration (1 problem): "
+                      "- TestJob: test_timeout_seconds: must be at most 100, got 300")
 
 
 @pytest.mark.parametrize("local", [True, False], ids=["built-here", "pinned"])
