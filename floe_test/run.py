@@ -121,6 +121,9 @@ def select_stack(stack_name: str, env: dict[str, str]) -> Any:
     return auto.create_or_select_stack(stack_name=stack_name, work_dir=str(REPO_ROOT), opts=opts)
 
 
+#: The Job's own deadline ends it; the wait allows this much more for Kubernetes to say so (the
+#: pod's grace period, the Job controller) before calling the run an infrastructure problem.
+JOB_WAIT_MARGIN_SECONDS = 300
 #: How long a failed run's namespace (Job, pod, results volume) is kept for debugging.
 KEEP_FAILED_TTL_SECONDS = 3600
 #: Types whose resources are detached from the stack on failure, so ``destroy`` leaves them in the cluster.
@@ -229,9 +232,10 @@ def run(options: RunOptions) -> int:
     with _Interrupts() as interrupts:
         try:
             with phase("preflight"):
+                plan = preflight_plan(settings)
                 checks = diagnose(
                     options.stack,
-                    node_image=preflight_plan(settings).node_image,
+                    node_image=plan.node_image,
                     local_node_image=settings.node_image == "local",
                 )
                 if not report(checks):
@@ -259,7 +263,10 @@ def run(options: RunOptions) -> int:
             with phase(f"up (stack {options.stack}, run {run_id})"):
                 stack.up(on_output=engine_output)
             with phase(f"wait for job/{target.job} in namespace {target.namespace}"):
-                job_state = wait_for_job(target.cluster, target.namespace, target.job)
+                deadline = settings.job_deadline_seconds or plan.profile.test_job.active_deadline_seconds
+                job_state = wait_for_job(
+                    target.cluster, target.namespace, target.job, timeout=deadline + JOB_WAIT_MARGIN_SECONDS
+                )
         except KeyboardInterrupt as exc:
             reason = f"interrupted ({exc or 'Ctrl-C'})"
         except InfraError as exc:

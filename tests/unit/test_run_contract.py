@@ -48,7 +48,9 @@ def test_run_of_an_unknown_stack_exits_2_before_any_preflight(capsys):
 def test_run_stops_at_preflight_when_a_prerequisite_is_missing(monkeypatch, capsys, tmp_path):
     import floe_test.run as run_module
 
-    monkeypatch.setattr(doctor, "diagnose", lambda stack, **_: [doctor.Check("docker", False, "not running", "start it")])
+    monkeypatch.setattr(
+        doctor, "diagnose", lambda stack, **_: [doctor.Check("docker", False, "not running", "start it")]
+    )
     monkeypatch.setattr(
         run_module, "select_stack", lambda *a: pytest.fail("a stack was selected after a failed preflight")
     )

@@ -88,6 +88,7 @@ class Harness:
     wait_hook: Any = None
     collect_hook: Any = None
     diagnose_hook: Any = None
+    wait_timeout: float | None = None
     regressions: list[dict[str, Any]] = field(default_factory=list)
     selected: int = 0
     env: dict[str, str] = field(default_factory=dict)
@@ -111,7 +112,8 @@ def harness(tmp_path, monkeypatch) -> Harness:
         h.env = env
         return h.stack
 
-    def wait(cluster: str, namespace: str, job: str) -> str | None:
+    def wait(cluster: str, namespace: str, job: str, *, timeout: float) -> str | None:
+        h.wait_timeout = timeout
         if h.wait_hook:
             h.wait_hook()
         return h.job_state
@@ -163,6 +165,13 @@ def test_exit_code_is_the_tests_result_and_everything_is_destroyed(harness, stat
     assert per_run == {"runId": "r1", "ci": "false", "reuseCluster": "false"}
     assert harness.stack.config == {}, "a run must not rewrite the committed Pulumi.<stack>.yaml"
     assert_clean(harness)
+
+
+@pytest.mark.parametrize(("overrides", "bound"), [({}, 3600 + 300), ({"jobDeadlineSeconds": "600"}, 600 + 300)],
+                         ids=["profile-deadline", "stack-setting"])
+def test_the_job_wait_is_bounded_by_the_jobs_own_deadline(harness, overrides, bound):
+    assert run(options(harness, overrides=overrides)) == EXIT_PASSED
+    assert harness.wait_timeout == bound
 
 
 def test_failed_run_keeps_its_namespace_outside_the_stack_with_a_ttl_and_prints_debug_commands(harness, capsys):
