@@ -132,6 +132,8 @@ def job_manifest(args: TestJobArgs) -> dict[str, Any]:
         # slow run would otherwise show nothing for minutes.
         "-v",
         f"--junitxml={RESULTS_DIR}/junit.xml",
+        # The terminal output on the results volume: kept when Kubernetes deletes the pod (deadline).
+        f"--floe-log-file={RESULTS_DIR}/pytest.log",
         f"--cov-report=xml:{RESULTS_DIR}/coverage.xml",
         f"--timeout={args.test_timeout_seconds}",
     ]

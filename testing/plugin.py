@@ -96,6 +96,7 @@ HELP_KEEP_FAILED = (
 HELP_KEEP_TTL = "seconds a kept failed namespace lives before the sweeper may delete it (default: 86400)"
 HELP_PROBE_TIMEOUT = "bound of one service probe, in seconds (default: 30)"
 HELP_HEALTH_TIMEOUT = "overall bound of a service health check, in seconds (default: 300)"
+HELP_LOG_FILE = "also write pytest's terminal output to this file (the test Job: on the results volume)"
 HELP_SMOKE_GATE = (
     "before the first integration/e2e test, check the core services once and stop the run "
     "with one message if any is broken (default: true)"
@@ -119,6 +120,7 @@ _OPTIONS: tuple[_Opt, ...] = (
     _Opt("probe_timeout", "--floe-probe-timeout", HELP_PROBE_TIMEOUT, "float", 30.0),
     _Opt("health_timeout", "--floe-health-timeout", HELP_HEALTH_TIMEOUT, "float", 300.0),
     _Opt("smoke_gate", "--floe-smoke-gate", HELP_SMOKE_GATE, "bool", True),
+    _Opt("log_file", "--floe-log-file", HELP_LOG_FILE, "str", None),
 )
 _OPTS_BY_NAME = {o.name: o for o in _OPTIONS}
 #: Settings a marker keyword may override for one test.
@@ -187,6 +189,7 @@ class Settings:
     probe_timeout: float
     health_timeout: float
     smoke_gate: bool
+    log_file: str | None
     ci: bool
     run_id: str
     test_timeout: float | None
@@ -303,6 +306,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     previous = config.stash.get(_SIGTERM_KEY, None)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
+    from testing import terminal_log
+
+    terminal_log.stop(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Before the terminal reporter prints the session header, so the copy has all of it.
+    if SETTINGS_KEY in session.config.stash and (path := get_settings(session.config).log_file):
+        from testing import terminal_log
+
+        terminal_log.start(session.config, path)
 
 
 @pytest.hookimpl(tryfirst=True)

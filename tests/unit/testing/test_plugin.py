@@ -368,3 +368,26 @@ def test_sigterm_ends_the_run_gracefully_with_the_results_so_far(pytester: pytes
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="test_done"' in junit
     assert "test_never_run" not in junit
+
+
+def test_log_file_holds_the_terminal_output_even_when_the_run_is_stopped(pytester: pytest.Pytester,
+                                                                        clean_env: object) -> None:
+    # The Job writes it to the results volume: the pod's own log is gone once Kubernetes deletes it.
+    pytester.makepyfile("""
+        import os
+        import signal
+
+        def test_done():
+            print("inside test_done")
+
+        def test_stopped_here():
+            os.kill(os.getpid(), signal.SIGTERM)
+    """)
+    log = pytester.path / "results" / "pytest.log"
+    result = pytester.runpytest_subprocess("-v", f"--floe-log-file={log}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    text = log.read_text()
+    assert "floe: run id" in text  # the header, written before the first test
+    assert "test_done PASSED" in text
+    assert "SIGTERM: the test pod is being stopped" in text
+    assert "1 passed" in text.strip().splitlines()[-1]  # the final summary line too
