@@ -8,13 +8,15 @@ kept. Exit code: 0 tests passed, 1 tests failed, 2 infrastructure or usage error
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -186,25 +188,112 @@ def print_debug_commands(target: Target) -> None:
 
 
 class _Interrupts:
-    """SIGTERM becomes KeyboardInterrupt once; while cleaning up, further signals are reported, not obeyed."""
+    """Ctrl-C and SIGTERM, handled so that a run never leaves anything behind.
+
+    - Outside engine operations (the wait for the Job), the first signal interrupts at once.
+    - During an engine operation (``pulumi up``) it is deferred: Pulumi is asked to stop after the
+      operations in flight (its own graceful cancel), and the interrupt takes effect when it has
+      returned. Raising inside the Automation API call instead leaves the CLI writing into a closed
+      pipe: it dies holding the stack's lock, with half-created resources and orphaned plugins
+      (found by a live drill). A terminal Ctrl-C reaches the Pulumi CLI itself (same process group);
+      SIGTERM, typically sent to our process alone, is forwarded to it as SIGINT.
+    - While cleaning up (collect, destroy), further signals are reported, not obeyed.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.cleaning = False
+        self.engine_busy = False
+        self.pending: str | None = None
         self.previous: dict[int, Any] = {}
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
         if self.cleaning:
-            log(f"signal {signum} received during clean-up: finishing collect/destroy first")
+            log(f"{name} received during clean-up: finishing collect/destroy first")
             return
-        raise KeyboardInterrupt(f"signal {signum}")
+        if self.engine_busy:
+            if self.pending is None:
+                self.pending = name
+                log(f"{name}: asking Pulumi to stop after the operations in flight; then collect and destroy")
+                if signum == signal.SIGTERM:
+                    for pid in child_pids(os.getpid()):
+                        _signal_quietly(pid, signal.SIGINT)
+            else:
+                log(f"{name}: already stopping; waiting for Pulumi to finish the operations in flight")
+            return
+        raise KeyboardInterrupt(name)
+
+    @contextmanager
+    def engine(self) -> Iterator[None]:
+        """An engine operation: interrupts wait for it to return, then take effect."""
+        self.engine_busy = True
+        try:
+            yield
+        finally:
+            self.engine_busy = False
+        if self.pending:
+            raise KeyboardInterrupt(f"{self.pending} during the engine operation")
 
     def __enter__(self) -> _Interrupts:
-        self.previous = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGTERM,)}
+        self.previous = {sig: signal.signal(sig, self.handler) for sig in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self.previous.items():
             signal.signal(sig, old)
+
+
+def child_pids(parent: int) -> list[int]:
+    """Direct children of ``parent`` (Linux: /proc; elsewhere `pgrep -P`; none when neither works)."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        children = []
+        for stat in proc.glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields and int(fields[1]) == parent:
+                children.append(int(stat.parent.name))
+        return sorted(children)
+    try:
+        out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return sorted(int(x) for x in out.stdout.split())
+
+
+def _signal_quietly(pid: int, signum: int) -> None:
+    with suppress(OSError):  # already gone
+        os.kill(pid, signum)
+
+
+#: "... locked by 1 lock(s) ... created by root@vm (pid 1024) at ...": a lock and its holder.
+_LOCK_HOLDER = re.compile(r"currently locked.*?\(pid (\d+)\)", re.S)
+
+
+def break_stale_lock(stack: Any, error: Exception) -> bool:
+    """When ``error`` is Pulumi's "stack is locked" and the holder (on this machine) is dead, remove
+    the lock (`pulumi cancel`) so the destroy can proceed. True when a lock was removed."""
+    found = _LOCK_HOLDER.search(str(error))
+    if not found or _alive(int(found.group(1))):
+        return False
+    log(f"the stack's lock belongs to pid {found.group(1)}, which is gone: removing it (pulumi cancel)")
+    stack.cancel()
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True
 
 
 def preflight_plan(settings: Any) -> Any:
@@ -242,7 +331,7 @@ def run(options: RunOptions) -> int:
                     log("preflight failed: nothing was created")
                     return EXIT_INFRA
         except KeyboardInterrupt as exc:
-            log(f"interrupted during preflight ({exc or 'Ctrl-C'}): nothing was created, nothing to destroy")
+            log(f"interrupted during preflight ({str(exc) or 'Ctrl-C'}): nothing was created, nothing to destroy")
             return EXIT_INFRA
         env = pulumi_environment()
         per_run = {
@@ -260,7 +349,7 @@ def run(options: RunOptions) -> int:
         reason = ""
         collection: Any = None
         try:
-            with phase(f"up (stack {options.stack}, run {run_id})"):
+            with phase(f"up (stack {options.stack}, run {run_id})"), interrupts.engine():
                 stack.up(on_output=engine_output)
             with phase(f"wait for job/{target.job} in namespace {target.namespace}"):
                 deadline = settings.job_deadline_seconds or plan.profile.test_job.active_deadline_seconds
@@ -268,7 +357,7 @@ def run(options: RunOptions) -> int:
                     target.cluster, target.namespace, target.job, timeout=deadline + JOB_WAIT_MARGIN_SECONDS
                 )
         except KeyboardInterrupt as exc:
-            reason = f"interrupted ({exc or 'Ctrl-C'})"
+            reason = f"interrupted ({str(exc) or 'Ctrl-C'})"
         except InfraError as exc:
             reason = str(exc)
         except Exception as exc:  # Automation API CommandError and friends: recorded, then cleaned up
@@ -314,12 +403,7 @@ def run(options: RunOptions) -> int:
                         log(f"could not keep namespace {target.namespace}: {exc}")
                 with phase("destroy"):
                     try:
-                        # Refresh first: an interrupted up leaves pending operations a bare destroy trips over.
-                        try:
-                            stack.refresh(on_output=engine_output)
-                        except Exception as exc:
-                            log(f"refresh before destroy failed ({exc}); destroying anyway")
-                        stack.destroy(on_output=engine_output)
+                        destroy_stack(stack)
                     except BaseException as exc:
                         log(f"destroy failed: {exc}; run `make test-k8s-cleanup`")
                         reason = reason or f"destroy failed: {exc}"
@@ -339,6 +423,20 @@ def run(options: RunOptions) -> int:
     return code
 
 
+def destroy_stack(stack: Any) -> None:
+    """Refresh, then destroy; a lock left by a dead Pulumi process is removed first."""
+    for attempt in (1, 2):
+        # Refresh first: an interrupted up leaves pending operations a bare destroy trips over.
+        try:
+            stack.refresh(on_output=engine_output)
+        except Exception as exc:
+            if attempt == 1 and break_stale_lock(stack, exc):
+                continue
+            log(f"refresh before destroy failed ({exc}); destroying anyway")
+        stack.destroy(on_output=engine_output)
+        return
+
+
 def cleanup() -> int:
     """Destroy both stacks and delete this project's leftover kind clusters (found by name)."""
     from floe_test._private.proc import run as run_tool
@@ -350,7 +448,7 @@ def cleanup() -> int:
         settings = parse_settings(name, read_stack_file(name))
         try:
             with phase(f"destroy stack {name}"):
-                select_stack(name, env).destroy(on_output=engine_output)
+                destroy_stack(select_stack(name, env))
         except Exception as exc:
             log(f"stack {name}: {exc}")
             code = EXIT_INFRA

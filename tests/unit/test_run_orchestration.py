@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,16 +223,70 @@ def test_sigterm_during_preflight_creates_and_destroys_nothing(harness):
     assert_clean(harness)
 
 
-@pytest.mark.parametrize("phase", ["up", "wait"])
-def test_sigterm_during_up_or_wait_collects_then_destroys(harness, phase, capsys):
-    if phase == "up":
-        harness.stack.up_hook = sigterm
-    else:
-        harness.wait_hook = sigterm
+def test_sigterm_during_wait_interrupts_at_once_then_collects_and_destroys(harness, capsys):
+    harness.wait_hook = sigterm
     assert run(options(harness)) == EXIT_INFRA
     assert harness.stack.calls[-3:] == ["collect", "refresh", "destroy"]
-    assert "interrupted (signal 15)" in capsys.readouterr().err
+    assert "interrupted (SIGTERM)" in capsys.readouterr().err
     assert_clean(harness)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_signal_during_up_lets_pulumi_stop_gracefully_then_collects_and_destroys(harness, monkeypatch, capsys,
+                                                                                   signum):
+    # Raising inside the Automation API call left the CLI dead with the stack locked (live drill):
+    # the engine call must return on its own; SIGTERM is forwarded to the CLI as SIGINT (a terminal
+    # Ctrl-C reaches it directly, so SIGINT is not forwarded: Pulumi's second SIGINT means "force").
+    forwarded: list[tuple[int, int]] = []
+    monkeypatch.setattr(run_module, "child_pids", lambda parent: [4242])
+    monkeypatch.setattr(run_module, "_signal_quietly", lambda pid, sig: forwarded.append((pid, sig)))
+    finished: list[str] = []
+
+    def up_interrupted() -> None:
+        os.kill(os.getpid(), signum)
+        finished.append("up returned normally")  # not interrupted mid-call
+
+    harness.stack.up_hook = up_interrupted
+    assert run(options(harness)) == EXIT_INFRA
+    assert finished == ["up returned normally"]
+    assert forwarded == ([(4242, signal.SIGINT)] if signum == signal.SIGTERM else [])
+    assert harness.stack.calls == ["up", "collect", "refresh", "destroy"]  # no wait for the Job
+    err = capsys.readouterr().err
+    assert "asking Pulumi to stop after the operations in flight" in err
+    assert f"interrupted ({signal.Signals(signum).name} during the engine operation)" in err
+    assert_clean(harness)
+
+
+def test_a_lock_left_by_a_dead_pulumi_process_is_removed_before_the_destroy(harness, monkeypatch):
+    cancelled: list[str] = []
+    dead = "error: the stack is currently locked by 1 lock(s). ... created by root@vm (pid 999999999) at 2026"
+
+    def refresh(on_output: Any = None) -> None:
+        harness.stack.calls.append("refresh")
+        if not cancelled:
+            raise RuntimeError(dead)
+
+    monkeypatch.setattr(harness.stack, "refresh", refresh)
+    monkeypatch.setattr(harness.stack, "cancel", lambda: cancelled.append("cancel"), raising=False)
+    assert run(options(harness)) == EXIT_PASSED
+    assert cancelled == ["cancel"]
+    assert harness.stack.calls[-3:] == ["refresh", "refresh", "destroy"]
+
+
+def test_a_lock_held_by_a_live_process_is_never_broken(harness, monkeypatch):
+    live = f"error: the stack is currently locked by 1 lock(s). created by root@vm (pid {os.getpid()}) at 2026"
+    monkeypatch.setattr(harness.stack, "cancel", lambda: pytest.fail("broke a live process's lock"), raising=False)
+    assert not run_module.break_stale_lock(harness.stack, RuntimeError(live))
+
+
+def test_child_pids_finds_this_process_children() -> None:
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert child.pid in run_module.child_pids(os.getpid())
+    finally:
+        child.communicate(b"")
 
 
 def test_sigterm_during_collect_is_reported_and_the_destroy_still_runs(harness, capsys):
