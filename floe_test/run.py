@@ -231,6 +231,10 @@ class _Interrupts:
         self.engine_busy = True
         try:
             yield
+        except Exception as exc:
+            if self.pending:  # the engine stopped because it was asked to: say so, not its error
+                raise KeyboardInterrupt(f"{self.pending} during the engine operation") from exc
+            raise
         finally:
             self.engine_busy = False
         if self.pending:

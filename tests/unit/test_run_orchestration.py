@@ -231,9 +231,10 @@ def test_sigterm_during_wait_interrupts_at_once_then_collects_and_destroys(harne
     assert_clean(harness)
 
 
+@pytest.mark.parametrize("cancelled", [False, True], ids=["up-completed", "up-cancelled"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 def test_a_signal_during_up_lets_pulumi_stop_gracefully_then_collects_and_destroys(harness, monkeypatch, capsys,
-                                                                                   signum):
+                                                                                   signum, cancelled):
     # Raising inside the Automation API call left the CLI dead with the stack locked (live drill):
     # the engine call must return on its own; SIGTERM is forwarded to the CLI as SIGINT (a terminal
     # Ctrl-C reaches it directly, so SIGINT is not forwarded: Pulumi's second SIGINT means "force").
@@ -245,6 +246,8 @@ def test_a_signal_during_up_lets_pulumi_stop_gracefully_then_collects_and_destro
     def up_interrupted() -> None:
         os.kill(os.getpid(), signum)
         finished.append("up returned normally")  # not interrupted mid-call
+        if cancelled:
+            raise RuntimeError("error: update canceled")  # what Pulumi reports after a graceful stop
 
     harness.stack.up_hook = up_interrupted
     assert run(options(harness)) == EXIT_INFRA
