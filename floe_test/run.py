@@ -430,9 +430,11 @@ def run(options: RunOptions) -> int:
 def destroy_stack(stack: Any) -> None:
     """Refresh, then destroy; a lock left by a dead Pulumi process is removed first."""
     for attempt in (1, 2):
-        # Refresh first: an interrupted up leaves pending operations a bare destroy trips over.
+        # Refresh first: an interrupted up leaves pending operations a bare destroy trips over. Its
+        # pending creates (interrupted mid-create) are dropped: everything is destroyed anyway, and
+        # otherwise they stay in the state and warn on every later run.
         try:
-            stack.refresh(on_output=engine_output)
+            stack.refresh(on_output=engine_output, clear_pending_creates=True)
         except Exception as exc:
             if attempt == 1 and break_stale_lock(stack, exc):
                 continue

@@ -64,7 +64,8 @@ class FakeStack:
         if self.up_hook:
             self.up_hook()
 
-    def refresh(self, on_output: Any = None) -> None:
+    def refresh(self, on_output: Any = None, clear_pending_creates: bool = False) -> None:
+        assert clear_pending_creates, "an interrupted up's pending creates must be dropped before the destroy"
         self.calls.append("refresh")
 
     def destroy(self, on_output: Any = None) -> None:
@@ -264,7 +265,7 @@ def test_a_lock_left_by_a_dead_pulumi_process_is_removed_before_the_destroy(harn
     cancelled: list[str] = []
     dead = "error: the stack is currently locked by 1 lock(s). ... created by root@vm (pid 999999999) at 2026"
 
-    def refresh(on_output: Any = None) -> None:
+    def refresh(on_output: Any = None, clear_pending_creates: bool = False) -> None:
         harness.stack.calls.append("refresh")
         if not cancelled:
             raise RuntimeError(dead)
