@@ -25,7 +25,17 @@ AIRGAPPED_KEYS = {
     "python-base-airgapped",
     "busybox-airgapped",
 }
-HELM = REPO_ROOT / "bin" / "helm"
+
+
+def _pinned_helm() -> Path:
+    """The pinned helm in the tool cache (there as soon as `make tools` ran once, even in a fresh clone)."""
+    from floe_test.toolchain import Toolchain
+
+    chain = Toolchain()
+    return chain.tool_dir("helm", chain.pinned("helm")) / "bin" / "helm"
+
+
+HELM = _pinned_helm()
 CHART = REPO_ROOT / "charts" / "dagster-lite"
 
 
@@ -123,7 +133,7 @@ def test_content_hash_changes_with_recipe_args_and_extra_ca(tmp_path):
 # ------------------------------------------------------------------------------------ charts/dagster-lite
 def _helm_template(tmp_path: Path, release_values: dict[str, Any]) -> list[dict[str, Any]]:
     if not HELM.is_file():
-        pytest.skip(f"no helm at {HELM} (make tools)")
+        pytest.skip(f"helm: the pinned version is not installed at {HELM} (make tools)")
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(release_values))
     proc = subprocess.run(
@@ -176,7 +186,7 @@ def test_dagster_lite_renders_the_names_ports_and_labels_the_tests_use(tmp_path,
 
 def test_dagster_lite_refuses_missing_password(tmp_path):
     if not HELM.is_file():
-        pytest.skip(f"no helm at {HELM} (make tools)")
+        pytest.skip(f"helm: the pinned version is not installed at {HELM} (make tools)")
     proc = subprocess.run(
         [str(HELM), "template", "dagster", str(CHART), "--set", "image.tag=x", "--set", "postgresql.postgresqlHost=pg"],
         capture_output=True,
