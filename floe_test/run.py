@@ -12,16 +12,16 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from floe_test._private.proc import child_pids, process_alive, signal_quietly
 from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
 from floe_test.paths import REPO_ROOT, STATE_DIR
 from floe_test.report import append_history
@@ -219,7 +219,7 @@ class _Interrupts:
                 log(f"{name}: asking Pulumi to stop after the operations in flight; then collect and destroy")
                 if signum == signal.SIGTERM:
                     for pid in child_pids(os.getpid()):
-                        _signal_quietly(pid, signal.SIGINT)
+                        signal_quietly(pid, signal.SIGINT)
             else:
                 log(f"{name}: already stopping; waiting for Pulumi to finish the operations in flight")
             return
@@ -249,32 +249,6 @@ class _Interrupts:
             signal.signal(sig, old)
 
 
-def child_pids(parent: int) -> list[int]:
-    """Direct children of ``parent`` (Linux: /proc; elsewhere `pgrep -P`; none when neither works)."""
-    proc = Path("/proc")
-    if proc.is_dir():
-        children = []
-        for stat in proc.glob("[0-9]*/stat"):
-            try:
-                # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields and int(fields[1]) == parent:
-                children.append(int(stat.parent.name))
-        return sorted(children)
-    try:
-        out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return sorted(int(x) for x in out.stdout.split())
-
-
-def _signal_quietly(pid: int, signum: int) -> None:
-    with suppress(OSError):  # already gone
-        os.kill(pid, signum)
-
-
 #: "... locked by 1 lock(s) ... created by root@vm (pid 1024) at ...": a lock and its holder.
 _LOCK_HOLDER = re.compile(r"currently locked.*?\(pid (\d+)\)", re.S)
 
@@ -283,20 +257,10 @@ def break_stale_lock(stack: Any, error: Exception) -> bool:
     """When ``error`` is Pulumi's "stack is locked" and the holder (on this machine) is dead, remove
     the lock (`pulumi cancel`) so the destroy can proceed. True when a lock was removed."""
     found = _LOCK_HOLDER.search(str(error))
-    if not found or _alive(int(found.group(1))):
+    if not found or process_alive(int(found.group(1))):
         return False
     log(f"the stack's lock belongs to pid {found.group(1)}, which is gone: removing it (pulumi cancel)")
     stack.cancel()
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, someone else's
-        return True
     return True
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
 
 from floe_test.paths import tool_search_path
 from testing.errors import InfraError, PrerequisiteError
@@ -59,3 +62,40 @@ def docker_running() -> str | None:
             "start it (`sudo systemctl start docker`, or `dockerd &` where there is no systemd)"
         )
     return None
+
+
+def child_pids(parent: int) -> list[int]:
+    """Direct children of ``parent`` (Linux: /proc; elsewhere `pgrep -P`; none when neither works)."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        children = []
+        for stat in proc.glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields and int(fields[1]) == parent:
+                children.append(int(stat.parent.name))
+        return sorted(children)
+    try:
+        out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return sorted(int(x) for x in out.stdout.split())
+
+
+def signal_quietly(pid: int, signum: int) -> None:
+    with suppress(OSError):  # already gone
+        os.kill(pid, signum)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True

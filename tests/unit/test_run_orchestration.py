@@ -241,7 +241,7 @@ def test_a_signal_during_up_lets_pulumi_stop_gracefully_then_collects_and_destro
     # Ctrl-C reaches it directly, so SIGINT is not forwarded: Pulumi's second SIGINT means "force").
     forwarded: list[tuple[int, int]] = []
     monkeypatch.setattr(run_module, "child_pids", lambda parent: [4242])
-    monkeypatch.setattr(run_module, "_signal_quietly", lambda pid, sig: forwarded.append((pid, sig)))
+    monkeypatch.setattr(run_module, "signal_quietly", lambda pid, sig: forwarded.append((pid, sig)))
     finished: list[str] = []
 
     def up_interrupted() -> None:
