@@ -54,6 +54,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _offline_workspace(work: Path, backend: Path) -> Any:
+    """A workspace on the pinned CLI and plugins, with its own local backend (nothing downloaded)."""
+    from pulumi import automation as auto
+
+    backend.mkdir()
+    env = pulumi_env(_CHAIN)
+    env.update({"PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": ""})
+    return auto.LocalWorkspace(
+        work_dir=str(work),
+        pulumi_command=auto.PulumiCommand(root=str(_CHAIN.pulumi_root)),
+        env_vars=env,
+        pulumi_home=str(_CHAIN.pulumi_home),
+    )
+
+
 class Preview:
     """One stack previewed in a copy of the project, with its own file backend."""
 
@@ -72,17 +87,7 @@ class Preview:
         (work / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
         stack_file = {"config": {f"{PROJECT}:{key}": value for key, value in self.config.items()}}
         (work / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
-        backend = root / "backend"
-        backend.mkdir()
-        env = pulumi_env(_CHAIN)
-        env.update({"PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": ""})
-        workspace = auto.LocalWorkspace(
-            work_dir=str(work),
-            pulumi_command=auto.PulumiCommand(root=str(_CHAIN.pulumi_root)),
-            env_vars=env,
-            pulumi_home=str(_CHAIN.pulumi_home),
-        )
-        self.stack = auto.Stack.create(stack, workspace)
+        self.stack = auto.Stack.create(stack, _offline_workspace(work, root / "backend"))
         self.events: list[Any] = []
         self.output: list[str] = []
         self.seconds = 0.0
@@ -229,17 +234,7 @@ def test_a_chart_whose_repository_is_unreachable_fails_fast_naming_it(scratch: P
     runtime = {"name": "python", "options": {"toolchain": "uv", "virtualenv": str(VENV)}}
     project = {"name": "floe-chart-probe", "runtime": runtime}
     (work / "Pulumi.yaml").write_text(yaml.safe_dump(project))
-    backend = scratch / "backend"
-    backend.mkdir()
-    env = pulumi_env(_CHAIN)
-    env.update({"PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": ""})
-    workspace = auto.LocalWorkspace(
-        work_dir=str(work),
-        pulumi_command=auto.PulumiCommand(root=str(_CHAIN.pulumi_root)),
-        env_vars=env,
-        pulumi_home=str(_CHAIN.pulumi_home),
-    )
-    stack = auto.Stack.create("probe", workspace)
+    stack = auto.Stack.create("probe", _offline_workspace(work, scratch / "backend"))
     output: list[str] = []
     started = time.monotonic()
     try:
