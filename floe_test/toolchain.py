@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -44,7 +45,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +55,8 @@ from floe_test._private.files import sha256_file
 from floe_test._private.toolchain_errors import ChecksumMismatch, DownloadUnavailable, ToolchainError
 from floe_test.paths import REPO_ROOT
 from floe_test.versions import load_versions
+from testing.errors import WaitTimeout
+from testing.polling import Check, wait_for_condition
 
 __all__ = [
     "TOOLS",
@@ -75,6 +79,8 @@ Source = Literal["auto", "download", "source"]
 CONNECT_TIMEOUT = float(os.environ.get("FLOE_TOOLS_CONNECT_TIMEOUT", "5"))
 RECIPES_DIR = REPO_ROOT / "tools" / "gobuild"
 PROVENANCE = "provenance.json"
+#: How long an install waits for another one of the same tool (a cold provider build takes ~10 min).
+LOCK_TIMEOUT = float(os.environ.get("FLOE_TOOLS_LOCK_TIMEOUT", "3600"))
 
 
 # --------------------------------------------------------------------------------------------- specs
@@ -481,12 +487,50 @@ class Toolchain:
         started = time.monotonic()
         target = self.tool_dir(tool, version)
         action: Literal["cached", "downloaded", "built"]
-        if not force and self.provenance(tool, version) is not None:
-            action = "cached"
-        else:
-            action = self._obtain(spec, version, source, go_src)
-        self.link(tool, version)
+        # One install of a tool version at a time: a second one waits, then finds it cached (two
+        # builds would share, and delete, one build folder).
+        with self._install_lock(tool, version):
+            if not force and self.provenance(tool, version) is not None:
+                action = "cached"
+            else:
+                action = self._obtain(spec, version, source, go_src)
+            self.link(tool, version)
         return InstallResult(tool, version, action, target, time.monotonic() - started)
+
+    @contextmanager
+    def _install_lock(self, tool: str, version: str) -> Iterator[None]:
+        path = self.cache / tool / f".{version}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+") as handle:
+
+            def acquired() -> Check[str]:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.seek(0)
+                    return Check(False, f"held by pid {handle.read().strip() or '?'}")
+                return Check(True, "acquired")
+
+            if not acquired().ok:
+                _log(f"{tool} {version}: another install is running ({path}); waiting for it to finish")
+                try:
+                    wait_for_condition(
+                        acquired,
+                        timeout=LOCK_TIMEOUT,
+                        interval=2,
+                        description=f"the install lock of {tool} {version}",
+                        hint=f"if no install of {tool} is running, delete {path}",
+                    )
+                except WaitTimeout as exc:
+                    raise ToolchainError(str(exc)) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _obtain(
         self, spec: ToolSpec, version: str, source: Source, go_src: Path | None

@@ -19,7 +19,6 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
 
 from floe_test._private.files import sha256_file
 from floe_test._private.toolchain_errors import ToolchainError
+from floe_test._private.upstream_src import export_git, find_archive, is_git_dir, materialize, source_root
 from floe_test.paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "tools" / "gobuild"
@@ -130,71 +130,6 @@ def _commit_for(tool: str, version: str) -> tuple[str, str]:
             f"{version} there, or build from a local checkout: --tool {tool} --go-src <checkout>"
         )
     return data["module"], commit
-
-
-def is_git_dir(path: Path) -> bool:
-    """A bare repository (``HEAD`` + ``objects/``) or a work tree with ``.git``."""
-    return ((path / "HEAD").is_file() and (path / "objects").is_dir()) or (path / ".git").exists()
-
-
-def _git(git_dir: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
-    proc = subprocess.run(
-        ["git", f"--git-dir={git_dir}", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    if check and proc.returncode != 0:
-        raise _error(f"git {' '.join(args[:3])} in {git_dir} failed: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
-
-
-def export_git(git_dir: Path, commit: str, paths: Sequence[str], dest: Path) -> list[str]:
-    """Write ``paths`` of ``commit`` from ``git_dir`` into ``dest``; returns the files whose blobs the
-    repository lacks (a partial mirror), which are left out. Uses a temporary index: the repository is
-    only read."""
-    git_dir = git_dir / ".git" if (git_dir / ".git").is_dir() else git_dir
-    resolved = _git(git_dir, "rev-parse", "--verify", f"{commit}^{{commit}}").strip()
-    listing = _git(git_dir, "ls-tree", "-r", "--full-tree", resolved, "--", *paths)
-    blobs: list[tuple[str, str]] = []
-    for line in listing.splitlines():
-        meta, _, name = line.partition("\t")
-        _mode, kind, sha = meta.split()
-        if kind == "blob":
-            blobs.append((sha, name))
-    if not blobs:
-        raise _error(f"{git_dir} has no files under {', '.join(paths)} at {commit}")
-    check = subprocess.run(
-        ["git", f"--git-dir={git_dir}", "cat-file", "--batch-check"],
-        input="".join(f"{sha}\n" for sha, _ in blobs),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    missing = [
-        name for (sha, name), line in zip(blobs, check.stdout.splitlines(), strict=False) if line.endswith(" missing")
-    ]
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="floe-git-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        _git(git_dir, "read-tree", resolved, env=env)
-        absent = set(missing)
-        present = [name for _, name in blobs if name not in absent]
-        for start in range(0, len(present), 500):
-            _git(
-                git_dir,
-                f"--work-tree={dest}",
-                "checkout-index",
-                "--force",
-                f"--prefix={dest}/",
-                "--",
-                *present[start : start + 500],
-                env=env,
-            )
-    return missing
 
 
 def _substitute_refused(
@@ -361,6 +296,71 @@ def _prepare_pulumi_kubernetes(
 PREPARE: dict[str, Callable[..., dict[str, Any]]] = {"pulumi-kubernetes-schema": _prepare_pulumi_kubernetes}
 
 
+def proxy_refusal(go: str, module: str, commit: str, cwd: Path, env: Mapping[str, str]) -> str | None:
+    """``None`` when the Go module proxy serves ``module@commit``, else its answer (e.g. a 403)."""
+    try:
+        proc = subprocess.run(
+            [go, "mod", "download", "-json", f"{module}@{commit}"],
+            cwd=cwd,
+            env={k: v for k, v in env.items() if k != "GOFLAGS"},
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"no answer within {STEP_TIMEOUT:.0f}s"
+    if proc.returncode == 0:
+        return None
+    try:
+        reason = str(json.loads(proc.stdout).get("Error") or "")
+    except ValueError:
+        reason = ""
+    return (reason or proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[-1].strip()[-300:]
+
+
+def _archive_if_refused(
+    spec: ToolSpec,
+    version: str,
+    run: _Runner,
+    go: str,
+    work: Path,
+    record: dict[str, Any],
+    log: Callable[[str], None],
+) -> Path | None:
+    """The upstream source to build from when the proxy refuses the module pinned by commit: the
+    verified source archive (``floe_test._private.upstream_src``); ``None`` when the proxy serves it."""
+    recipe = spec.recipe
+    assert recipe.by_commit is not None
+    module, commit = _commit_for(spec.name, version)
+    scratch = work / f"{spec.name}-{version}.probe"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        refusal = proxy_refusal(go, module, commit, scratch, run.env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if refusal is None:
+        return None
+    root = source_root()
+    archive = find_archive(spec.name, root)
+    if archive is None:
+        raise _error(
+            f"{spec.name} {version}: the Go module proxy refuses {module}@{commit} ({refusal}), and {root} has no "
+            f"upstream source archive {spec.name}.tar.gz. Put one there (see {RECIPES / 'README.md'}), point "
+            "FLOE_UPSTREAM_SRC at a folder that has it, or set GOPROXY to a proxy that serves the module"
+        )
+    log(f"  the Go module proxy refuses {module}@{commit[:12]} ({refusal}); building from {archive}")
+    subdirs = [d for d, _m in recipe.siblings] or [recipe.repo_subdir]
+    tree = work / f"{spec.name}-{version}.src"
+    shutil.rmtree(tree, ignore_errors=True)
+    record["source"] = materialize(
+        spec.name, version, archive, tree, pins=_source_json(spec.name), subdirs=subdirs, log=log
+    )
+    checked = ", ".join(record["source"]["verified"])
+    log(f"  verified {checked} of {archive.name} against the pin (commit {commit[:12]})")
+    return tree
+
+
 def build(
     spec: ToolSpec,
     version: str,
@@ -397,6 +397,8 @@ def build(
     if recipe.ldflags:
         flags += ["-ldflags", " ".join(fill(f) for f in recipe.ldflags)]
     log(f"{spec.name} {version}: building from Go modules ({go_version}); log: {logfile}")
+    if recipe.by_commit and go_src is None:
+        go_src = _archive_if_refused(spec, version, run, go, work, record, log)
 
     if recipe.mode == "install":
         target = fill(recipe.package)
@@ -463,8 +465,10 @@ def build(
             missing = export_git(go_src, commit, [d for d, _m in recipe.siblings], build_dir)
             record.update({"go_src": str(go_src), "commit": commit})
             if missing:
-                record["missing_in_checkout"] = missing
-                log(f"  {go_src} lacks {len(missing)} file(s) at {commit[:12]}: {', '.join(missing)}")
+                record["missing_in_checkout"] = len(missing)
+                with logfile.open("a") as listing:
+                    listing.write(f"\n# files {go_src} holds no content for at {commit}:\n" + "\n".join(missing) + "\n")
+                log(f"  {go_src} lacks {len(missing)} file(s) at {commit[:12]} (listed in {logfile})")
         elif go_src is not None:
             for directory, _module in recipe.siblings:
                 shutil.copytree(go_src / directory, build_dir / directory, symlinks=True)
@@ -517,4 +521,5 @@ def build(
         f"{record['modcache_kb_added'] / 1024:.0f} MiB"
     )
     shutil.rmtree(build_dir, ignore_errors=True)
+    shutil.rmtree(work / f"{spec.name}-{version}.src", ignore_errors=True)
     return record
