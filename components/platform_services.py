@@ -64,15 +64,20 @@ class PlatformServices(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         statuses: dict[str, pulumi.Output[str]] = {}
+        releases: dict[str, k8s.helm.v3.Release] = {}
+        # The profile lists services in install order; each release also waits for the releases of
+        # the services it depends on, so a real `up` installs them in the order the plan shows.
         for service in enabled:
-            release = self._release(name, service, args, namespaces[service.namespace])
+            after = [releases[dep] for dep in service.depends_on if dep in releases]
+            release = self._release(name, service, args, [namespaces[service.namespace], *after])
+            releases[service.name] = release
             statuses[service.name] = release.status.apply(lambda s: str(s["status"]) if s else "unknown")
         self.releases = pulumi.Output.all(**statuses) if statuses else pulumi.Output.from_input({})
         self.namespaces = pulumi.Output.from_input(list(namespaces))
         self.register_outputs({"releases": self.releases, "namespaces": self.namespaces})
 
     def _release(
-        self, name: str, service: ServiceSpec, args: PlatformServicesArgs, namespace: k8s.core.v1.Namespace
+        self, name: str, service: ServiceSpec, args: PlatformServicesArgs, after: Sequence[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
         values = expand_values(
             service.values,
@@ -106,7 +111,7 @@ class PlatformServices(pulumi.ComponentResource):
             **chart,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace],
+                depends_on=list(after),
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout + 60}s", update=f"{timeout + 60}s"),
             ),
         )

@@ -103,6 +103,7 @@ def check_tools(versions: dict[str, str]) -> list[Check]:
                     "run `make tools` (pinned, checksummed; builds from Go modules where downloads are unreachable)",
                 )
             )
+    checks.append(check_uv())
     for plugin in REQUIRED_PLUGINS:
         status = chain.status(plugin, probe=False)
         if status.installed and status.matches_pin:
@@ -113,6 +114,22 @@ def check_tools(versions: dict[str, str]) -> list[Check]:
                 Check(plugin, False, found, "run `make tools` (Pulumi loads plugins only from the toolchain)")
             )
     return checks
+
+
+def check_uv() -> Check:
+    """The uv the Pulumi program's runtime will find: Pulumi.yaml's uv toolchain looks for it on the
+    PATH of every Pulumi call the project makes (:func:`floe_test.toolchain.pulumi_env`)."""
+    from floe_test.toolchain import pulumi_env
+
+    found = shutil.which("uv", path=pulumi_env()["PATH"])
+    if found:
+        return Check("uv", True, f"{found} (Pulumi's Python runtime runs the program with it)")
+    return Check(
+        "uv",
+        False,
+        "not on PATH and not installed by `make setup`: Pulumi's uv toolchain cannot start the program",
+        "run `make setup` (installs uv into .tools/uv when none is on PATH)",
+    )
 
 
 def check_inotify(stack: str, proc: Path = Path("/proc/sys/fs/inotify/max_user_instances")) -> Check:

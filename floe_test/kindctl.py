@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import yaml
 
 from floe_test._private.proc import docker_running, run
 from floe_test.kind_config import CONFIG_HASH_LABEL
+from floe_test.paths import STATE_DIR, display
 from testing.errors import ConfigError, InfraError, PrerequisiteError
 from testing.polling import Check, wait_for_condition
 
@@ -122,26 +126,61 @@ def ensure(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
                 f"Creating kind cluster {args.name} ({expected_nodes} node(s), image {args.image}); "
                 f"waiting ≤ {args.timeout:.0f}s"
             )
-            run(
-                [
-                    "kind",
-                    "create",
-                    "cluster",
-                    "--name",
-                    args.name,
-                    "--config",
-                    str(path),
-                    "--image",
-                    args.image,
-                    "--wait",
-                    f"{int(args.timeout)}s",
-                ],
-                timeout=args.timeout + 300,
-                what=f"creating kind cluster {args.name}",
-            )
+            create_cluster(args.name, path, args.image, timeout=args.timeout)
         kubeconfig = kind_kubeconfig(args.name)
     nodes = wait_nodes_ready(kubeconfig, expected=expected_nodes, timeout=args.timeout, cluster=args.name)
     return {"kubeconfig": kubeconfig, "nodes": nodes, "adopted": adopted, "config_hash": args.hash}
+
+
+#: Where a failed creation's node logs go (`kind export logs`); the orchestrator points it into the
+#: run's results folder.
+DIAGNOSTICS_ENV = "FLOE_DIAGNOSTICS_DIR"
+#: kubeadm's and kind's own error lines in `kind create cluster` output.
+_KUBEADM_ERROR = re.compile(r"\[ERROR [^\]]*\]|error execution phase|^error:|ERROR: failed to create cluster", re.I)
+
+
+def create_cluster(name: str, config: Path, image: str, *, timeout: float) -> None:
+    """``kind create cluster``; when it fails, the error shows why (kubeadm's first error lines and the
+    kubelet's last journal lines of each node, exported before the nodes are removed), not the tail of
+    a stack trace, and no node is left behind."""
+    argv = ["kind", "create", "cluster", "--name", name, "--config", str(config), "--image", image]
+    # --retain: kind would otherwise delete the nodes, and their logs with them, before we can read them.
+    argv += ["--wait", f"{int(timeout)}s", "--retain"]
+    try:
+        proc = run(argv, timeout=timeout + 300, what=f"creating kind cluster {name}", check=False)
+    except InfraError:  # the bound: nothing to diagnose but the time, and nothing may stay
+        _delete_quietly(name)
+        raise
+    if proc.returncode == 0:
+        return
+    detail = creation_failure_detail(name, proc.stdout + proc.stderr)
+    _delete_quietly(name)
+    raise InfraError(f"creating kind cluster {name} failed (kind exit {proc.returncode}).\n{detail}")
+
+
+def creation_failure_detail(name: str, output: str, *, logs_root: Path | None = None) -> str:
+    """kubeadm's first error lines from kind's output and each node's last kubelet journal lines from
+    ``kind export logs`` (kept in the diagnostics folder, named in the message)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if _KUBEADM_ERROR.search(line)][:8] or lines[-8:]
+    parts = ["kind/kubeadm said:", *(f"  {line[:300]}" for line in errors)]
+    root = logs_root or Path(os.environ.get(DIAGNOSTICS_ENV) or STATE_DIR / "kind-logs")
+    folder = root / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    try:
+        run(["kind", "export", "logs", str(folder), "--name", name], timeout=180, what=f"exporting logs of {name}")
+    except InfraError as exc:
+        return "\n".join([*parts, f"(node logs could not be exported: {exc})"])
+    for journal in sorted(folder.glob("*/kubelet.log")):
+        tail = [line for line in journal.read_text(errors="replace").splitlines() if line.strip()][-10:]
+        parts += [f"last kubelet journal lines on {journal.parent.name}:", *(f"  {line[:300]}" for line in tail)]
+    parts.append(f"node logs (kubelet, containerd, journal): {display(folder)}")
+    return "\n".join(parts)
+
+
+def _delete_quietly(name: str) -> None:
+    if name in existing_clusters():
+        log(f"Deleting the failed cluster {name}")
+        run(["kind", "delete", "cluster", "--name", name], timeout=300, what=f"deleting cluster {name}", check=False)
 
 
 def delete(args: argparse.Namespace) -> None:

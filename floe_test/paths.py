@@ -23,6 +23,8 @@ def display(path: Path) -> str:
 
 
 BIN_DIR = REPO_ROOT / "bin"
+#: The uv `make setup` installs when none is on PATH (Pulumi's uv toolchain looks for `uv` on PATH).
+PRIVATE_UV_DIR = REPO_ROOT / ".tools" / "uv" / "bin"
 
 
 def tool_search_path() -> str:

@@ -32,7 +32,16 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _PROTOCOLS = {"http", "tcp"}
 _PROFILE_FIELDS = {"profile", "description", "kindConfig", "platformNamespace", "testJob", "services", "variants"}
 _VARIANT_FIELDS = {"description", "images", "services", "testJob"}
-_SERVICE_FIELDS = {"enabled", "chart", "namespace", "timeoutSeconds", "values", "endpoints", "description"}
+_SERVICE_FIELDS = {
+    "enabled",
+    "chart",
+    "namespace",
+    "timeoutSeconds",
+    "values",
+    "endpoints",
+    "description",
+    "dependsOn",
+}
 _ENDPOINT_FIELDS = {"name", "service", "port", "protocol", "path", "expectStatus", "podSelector"}
 _JOB_FIELDS = {
     "baseImage",
@@ -74,6 +83,8 @@ class ServiceSpec:
     endpoints: tuple[Endpoint, ...]
     images: tuple[str, ...]
     secrets: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+    """Services this one connects to (``dependsOn``): installed first, and its release waits for theirs."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class Profile:
     platform_namespace: str
     test_job: TestJobSpec
     services: tuple[ServiceSpec, ...]
+    """In install order: every service after the services it depends on, else as the profile lists them."""
 
     @property
     def enabled_services(self) -> tuple[ServiceSpec, ...]:
@@ -235,6 +247,8 @@ def parse_profile(
         _parse_service(str(sname), sdata, versions, platform_ns, bad, disabled)
         for sname, sdata in services_data.items()
     ]
+    parsed = [s for s in services if s is not None]
+    ordered = install_order(parsed, lambda where, problem: bad(where, problem))
     endpoint_names = [e.name for s in services if s and s.enabled for e in s.endpoints]
     for dup in sorted({n for n in endpoint_names if endpoint_names.count(n) > 1}):
         bad("services.*.endpoints", f"endpoint name {dup!r} is used twice (names become env variables)")
@@ -246,8 +260,42 @@ def parse_profile(
         (base_dir / kind_config).resolve(),
         platform_ns,
         test_job,
-        tuple(s for s in services if s is not None),
+        ordered,
     )
+
+
+def install_order(
+    services: list[ServiceSpec], bad: Callable[[str, str], None] | None = None
+) -> tuple[ServiceSpec, ...]:
+    """Services sorted so each comes after those it ``dependsOn``; ties keep the profile's order.
+
+    The order is a function of the profile alone (never of Pulumi's registration order), so plans,
+    ``plan.json`` and the releases' ``depends_on`` agree from run to run. Unknown names and cycles are
+    reported through ``bad``; a dependency on a disabled service is dropped (nothing to wait for)."""
+    by_name = {s.name: s for s in services}
+    for s in services:
+        for dep in s.depends_on:
+            if dep not in by_name and bad:
+                bad(f"services.{s.name}.dependsOn", f"{dep!r} is not a service of this profile")
+            elif dep == s.name and bad:
+                bad(f"services.{s.name}.dependsOn", "a service cannot depend on itself")
+    ordered: list[ServiceSpec] = []
+    placed: set[str] = set()
+    remaining = list(services)
+    while remaining:
+        ready = next(
+            (s for s in remaining if all(d in placed or d not in by_name or d == s.name for d in s.depends_on)), None
+        )
+        if ready is None:
+            if bad:
+                cycle = " -> ".join(s.name for s in remaining)
+                bad("services.*.dependsOn", f"dependencies form a cycle among: {cycle}")
+            ordered += remaining
+            break
+        ordered.append(ready)
+        placed.add(ready.name)
+        remaining.remove(ready)
+    return tuple(ordered)
 
 
 def _parse_job(data: Any, versions: Versions, bad: Callable[[str, str], None]) -> TestJobSpec:
@@ -353,6 +401,10 @@ def _parse_service(
         elif kind == "values":
             bad(path, "{{values:...}} may only be used in endpoints")
     endpoints = _parse_endpoints(data.get("endpoints", []), dict(values), str(namespace), name, where, bad)
+    depends_on = data.get("dependsOn", [])
+    if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+        bad(f"{where}.dependsOn", f"must be a list of service names, found {depends_on!r}")
+        depends_on = []
     return ServiceSpec(
         name,
         enabled and name not in disabled,
@@ -363,6 +415,7 @@ def _parse_service(
         endpoints,
         tuple(dict.fromkeys(images)),
         tuple(dict.fromkeys(secrets)),
+        tuple(dict.fromkeys(depends_on)),
     )
 
 

@@ -138,7 +138,11 @@ def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) ->
     plan = plan_stack(parse_settings(stack, raw))
     resources, _ = run_under_mocks(plan, stack=stack)
     manifests = [m for r in resources if (m := manifest_of(r)) is not None]
-    releases = [release_of(r) for r in resources if r.type == _HELM_RELEASE]
+    # In the plan's install order: mocks record registrations in whatever order they complete.
+    order = [s.name for s in plan.profile.enabled_services]
+    releases = sorted(
+        (release_of(r) for r in resources if r.type == _HELM_RELEASE), key=lambda r: order.index(str(r["name"]))
+    )
     (out / "manifests").mkdir(parents=True, exist_ok=True)
     (out / "releases").mkdir(parents=True, exist_ok=True)
     (out / "kind-config.yaml").write_text(yaml.safe_dump(plan.kind_config.data, sort_keys=False))
@@ -155,6 +159,7 @@ def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) ->
         "kubernetes_version": plan.versions.kubernetes,
         "nodes": {"control-plane": plan.kind_config.control_planes, "worker": plan.kind_config.workers},
         "releases": [r["name"] for r in releases],
+        "dependencies": {s.name: list(s.depends_on) for s in plan.profile.enabled_services if s.depends_on},
         "images": list(plan.images),
         "config_hash": plan.config_hash,
         "namespace": plan.namespace,

@@ -23,6 +23,7 @@ from typing import Any
 
 from floe_test._private.proc import child_pids, process_alive, signal_quietly
 from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
+from floe_test.kindctl import DIAGNOSTICS_ENV
 from floe_test.paths import REPO_ROOT, STATE_DIR
 from floe_test.report import append_history
 from floe_test.settings import RUN_SETTINGS_ENV
@@ -311,6 +312,8 @@ def run(options: RunOptions) -> int:
         if options.adopt:
             per_run["clusterMode"] = "adopt"
         env[RUN_SETTINGS_ENV] = json.dumps(per_run)
+        # A failed `kind create` exports its node logs here, so they are among the run's results.
+        env[DIAGNOSTICS_ENV] = str((options.out / "cluster-create").resolve())
         stack = select_stack(options.stack, env)
 
         job_state: str | None = None

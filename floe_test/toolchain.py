@@ -53,7 +53,7 @@ from typing import Any, Literal
 
 from floe_test._private.files import sha256_file
 from floe_test._private.toolchain_errors import ChecksumMismatch, DownloadUnavailable, ToolchainError
-from floe_test.paths import REPO_ROOT
+from floe_test.paths import PRIVATE_UV_DIR, REPO_ROOT
 from floe_test.versions import load_versions
 from testing.errors import WaitTimeout
 from testing.polling import Check, wait_for_condition
@@ -735,8 +735,13 @@ def pulumi_env(toolchain: Toolchain | None = None, base: Mapping[str, str] | Non
     plugin downloads, no update checks."""
     chain = toolchain or Toolchain()
     env = dict(os.environ if base is None else base)
-    # The pinned kind/kubectl/helm too, so the commands we print for debugging use the same versions.
-    env["PATH"] = os.pathsep.join([str(chain.pulumi_root / "bin"), str(chain.bin_dir), env.get("PATH", "")])
+    # The pinned kind/kubectl/helm too, so the commands we print for debugging use the same versions;
+    # and a uv: Pulumi.yaml's uv toolchain looks for it on PATH (`make setup` installs a private one
+    # when the machine has none; found here, `pulumi up` would fail with "Could not find `uv`").
+    path = [str(chain.pulumi_root / "bin"), str(chain.bin_dir), env.get("PATH", "")]
+    if shutil.which("uv", path=env.get("PATH", "")) is None and (PRIVATE_UV_DIR / "uv").is_file():
+        path.insert(2, str(PRIVATE_UV_DIR))
+    env["PATH"] = os.pathsep.join(path)
     env["PULUMI_HOME"] = str(chain.pulumi_home)
     # Providers come from the pinned plugin folder only, never from whatever is on PATH.
     env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"

@@ -154,18 +154,7 @@ class NodeImage:
 
     # -- step 4
     def _base(self, rootfs: str, kind: KindSource, sandbox_image: str) -> str:
-        files = sorted(p for p in (NODE_RECIPE / "files").rglob("*") if p.is_file())
-        kind_files = sorted(p for p in kind.base_files.rglob("*") if p.is_file())
-        key = _hash(
-            {
-                "rootfs": rootfs,
-                "dockerfile": (NODE_RECIPE / "Dockerfile").read_text(),
-                "files": {str(p.relative_to(NODE_RECIPE)): sha256_file(p) for p in files},
-                "kind": {str(p.relative_to(kind.base_files)): sha256_file(p) for p in kind_files},
-                "sandbox": sandbox_image,
-                "recipe": RECIPE_VERSION,
-            }
-        )
+        key = _hash(base_inputs(rootfs, kind.base_files, sandbox_image))
         tag = f"floe-testinfra/node-base:{key}"
         if _image_exists(tag):
             log(f"base: cached image {tag}")
@@ -344,6 +333,29 @@ class NodeImage:
             )
             + "\n"
         )
+
+
+def base_inputs(
+    rootfs: str, kind_base_files: Path, sandbox_image: str, recipe: Path = NODE_RECIPE
+) -> dict[str, object]:
+    """Everything the node base image is built from; its hash is the image's tag. Every file of the
+    recipe counts (with its mode: a script that loses its executable bit is a different input)."""
+
+    def listing(root: Path) -> dict[str, str]:
+        return {
+            str(p.relative_to(root)): sha256_file(p) + ("+x" if p.stat().st_mode & 0o111 else "")
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+
+    return {
+        "rootfs": rootfs,
+        "dockerfile": (recipe / "Dockerfile").read_text(),
+        "files": listing(recipe / "files"),
+        "kind": listing(kind_base_files),
+        "sandbox": sandbox_image,
+        "recipe": RECIPE_VERSION,
+    }
 
 
 def _image_exists(tag: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 
 import pytest
 
@@ -108,7 +109,11 @@ def fake_kind(monkeypatch):
     monkeypatch.setattr(kindctl, "kind_kubeconfig", lambda name: f"kubeconfig-of-{name}")
     monkeypatch.setattr(kindctl, "cluster_hash", lambda kubeconfig: state["hash"])
     monkeypatch.setattr(kindctl, "wait_nodes_ready", lambda kubeconfig, **kw: ["floe-integration-control-plane"])
-    monkeypatch.setattr(kindctl, "run", lambda argv, **kw: state["created"].append(argv))
+    def run(argv, **kw):
+        state["created"].append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(kindctl, "run", run)
     return state
 
 

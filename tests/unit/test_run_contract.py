@@ -82,6 +82,20 @@ def test_missing_pulumi_plugins_fail_the_preflight(monkeypatch, tmp_path):
         assert "make tools" in checks[plugin].fix
 
 
+def test_a_missing_uv_fails_the_preflight_and_says_how_to_get_it(monkeypatch, tmp_path):
+    """Pulumi's uv toolchain needs `uv` on PATH; a fresh machine had it only in .tools/ (found in a drill)."""
+    import floe_test.toolchain as toolchain
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(toolchain, "PRIVATE_UV_DIR", tmp_path / "no-private-uv")
+    monkeypatch.setenv("FLOE_TOOLS_BIN", str(tmp_path / "bin"))
+    check = doctor.check_uv()
+    assert (check.ok, check.required) == (False, True)
+    assert "make setup" in check.fix
+    checks = {c.name: c for c in doctor.check_tools({})}
+    assert checks["uv"].ok is False
+
+
 def test_an_engine_failure_is_reported_by_its_resource_errors_not_its_traceback():
     from floe_test.run import engine_failure
 

@@ -138,7 +138,8 @@ def test_tampered_download_is_rejected_and_nothing_is_installed(tmp_path: Path) 
         chain.install("kind")
     assert chain.provenance("kind", "v0.30.0") is None
     assert not (tmp_path / "bin" / "kind").exists()
-    assert [p.name for p in (chain.cache / "kind").iterdir()] == []  # the staging folder is gone too
+    # The staging folder is gone too; only the install lock stays.
+    assert [p.name for p in (chain.cache / "kind").iterdir()] == [".v0.30.0.lock"]
 
 
 def test_tampered_download_never_falls_back_to_a_source_build(tmp_path: Path) -> None:
@@ -279,7 +280,26 @@ def test_pulumi_env_is_offline_and_uses_the_cached_plugins(tmp_path: Path) -> No
     assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
     assert env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
     assert env["PULUMI_IGNORE_AMBIENT_PLUGINS"] == "true"
-    assert env["PATH"].split(":")[:3] == [str(chain.pulumi_root / "bin"), str(chain.bin_dir), "/usr/bin"]
+    assert env["PATH"].split(":")[:2] == [str(chain.pulumi_root / "bin"), str(chain.bin_dir)]
+    assert env["PATH"].split(":")[-1] == "/usr/bin"
+
+
+def test_pulumi_env_finds_the_private_uv_when_none_is_on_path(tmp_path: Path, monkeypatch) -> None:
+    """Pulumi.yaml's uv toolchain looks for `uv` on PATH: the copy `make setup` installed must be there."""
+    import floe_test.toolchain as toolchain
+
+    private = tmp_path / "uv-bin"
+    private.mkdir()
+    (private / "uv").write_text("#!/bin/sh\n")
+    (private / "uv").chmod(0o755)
+    monkeypatch.setattr(toolchain, "PRIVATE_UV_DIR", private)
+    chain = make_chain(tmp_path, FakeWorld())
+    assert str(private) in pulumi_env(chain, base={"PATH": str(tmp_path / "empty")})["PATH"].split(":")
+    on_path = tmp_path / "system-bin"
+    on_path.mkdir()
+    (on_path / "uv").write_text("#!/bin/sh\n")
+    (on_path / "uv").chmod(0o755)
+    assert str(private) not in pulumi_env(chain, base={"PATH": str(on_path)})["PATH"].split(":")
 
 
 
