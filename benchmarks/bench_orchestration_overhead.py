@@ -29,7 +29,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from floe_test._private.proc import docker_running, find_tool, run
+from floe_test.doctor import busy_host_ports
 from floe_test.paths import REPO_ROOT
 from floe_test.redact import MASK
 from testing.errors import InfraError
@@ -372,21 +372,6 @@ def check_prerequisites(stack: str, overrides: dict[str, str]) -> tuple[list[str
         for port in busy_host_ports(plan.kind_config.data)
     ]
     return missing, plan
-
-
-def busy_host_ports(kind_config: dict[str, Any]) -> list[str]:
-    busy = []
-    for node in kind_config.get("nodes") or []:
-        for mapping in node.get("extraPortMappings") or []:
-            if str(mapping.get("protocol", "TCP")).upper() != "TCP":
-                continue
-            address = (mapping.get("listenAddress") or "0.0.0.0", int(mapping["hostPort"]))
-            with socket.socket() as probe:
-                try:
-                    probe.bind(address)
-                except OSError:
-                    busy.append(f"{address[0]}:{address[1]}")
-    return busy
 
 
 def render_stack(stack: str, out: Path, overrides: dict[str, str]) -> Rendered:

@@ -7,10 +7,12 @@ check makes ``floe-test run`` (and ``make test-k8s``) stop with exit code 2 and 
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from floe_test._private.proc import docker_running, run
 from floe_test.paths import REPO_ROOT
@@ -132,6 +134,39 @@ def check_uv() -> Check:
     )
 
 
+def busy_host_ports(kind_config: Mapping[str, Any]) -> list[str]:
+    """The host ports the kind config maps (``extraPortMappings``) that something already holds."""
+    busy = []
+    for node in kind_config.get("nodes") or []:
+        for mapping in node.get("extraPortMappings") or []:
+            if str(mapping.get("protocol", "TCP")).upper() != "TCP":
+                continue
+            address = (mapping.get("listenAddress") or "0.0.0.0", int(mapping["hostPort"]))
+            with socket.socket() as probe:
+                try:
+                    probe.bind(address)
+                except OSError:
+                    busy.append(f"{address[0]}:{address[1]}")
+    return busy
+
+
+def check_host_ports(kind_config: Mapping[str, Any], *, cluster_running: bool) -> Check:
+    """A host port of the kind config held by something else makes `kind create` fail late (found when two
+    clusters of one stack ran on one host). A running cluster of this stack holds them itself: reused."""
+    name = str(kind_config.get("name", "?"))
+    if cluster_running:
+        return Check("host ports", True, f"cluster {name} exists and holds its own ports", required=False)
+    busy = busy_host_ports(kind_config)
+    if not busy:
+        return Check("host ports", True, "every port the kind config maps is free")
+    return Check(
+        "host ports",
+        False,
+        f"{', '.join(busy)} already in use (`docker ps` shows which container holds it)",
+        "stop what holds it, or run without host port mappings: `--set exposePorts=false`",
+    )
+
+
 def check_inotify(stack: str, proc: Path = Path("/proc/sys/fs/inotify/max_user_instances")) -> Check:
     if not proc.exists():
         return Check("inotify", True, "not a Linux host: nothing to check", required=False)
@@ -160,6 +195,7 @@ def diagnose(
     *,
     node_image: str | None = None,
     local_node_image: bool = False,
+    kind_config: Mapping[str, Any] | None = None,
     checks: list[Callable[[], list[Check]]] | None = None,
 ) -> list[Check]:
     """Every prerequisite of a run of ``stack`` (``node_image``: the one the run will use; a
@@ -179,6 +215,8 @@ def diagnose(
         lambda: [check_inotify(stack)],
         lambda: [check_disk()],
     ]
+    if kind_config is not None and not checks:
+        runners.append(lambda: [check_host_ports(kind_config, cluster_running=_kind_cluster_exists(kind_config))])
     results: list[Check] = []
     for runner in runners:
         try:
@@ -186,6 +224,11 @@ def diagnose(
         except InfraError as exc:
             results.append(Check("check", False, str(exc)))
     return results
+
+
+def _kind_cluster_exists(kind_config: Mapping[str, Any]) -> bool:
+    listed = run(["kind", "get", "clusters"], timeout=60, what="listing kind clusters", check=False)
+    return str(kind_config.get("name")) in listed.stdout.split()
 
 
 def report(results: list[Check]) -> bool:

@@ -135,8 +135,15 @@ def ensure(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
 #: Where a failed creation's node logs go (`kind export logs`); the orchestrator points it into the
 #: run's results folder.
 DIAGNOSTICS_ENV = "FLOE_DIAGNOSTICS_DIR"
-#: kubeadm's and kind's own error lines in `kind create cluster` output.
-_KUBEADM_ERROR = re.compile(r"\[ERROR [^\]]*\]|error execution phase|^error:|ERROR: failed to create cluster", re.I)
+#: kubeadm's, kind's and Docker's own error lines in `kind create cluster` output ("Command Output:"
+#: starts what the failed command printed, e.g. Docker's "port is already allocated").
+_KUBEADM_ERROR = re.compile(
+    r"\[ERROR [^\]]*\]|error execution phase|^error:|ERROR: failed to create cluster|Error response from daemon"
+    r"|^Command Output: \S",
+    re.I,
+)
+#: A quoted command line in kind's errors ("docker run --name ... 30 flags ..."): shown by its start only.
+_LONG_COMMAND = re.compile(r'command "([^"]{80})[^"]{20,}"')
 
 
 def create_cluster(name: str, config: Path, image: str, *, timeout: float) -> None:
@@ -162,8 +169,8 @@ def creation_failure_detail(name: str, output: str, *, logs_root: Path | None = 
     """kubeadm's first error lines from kind's output and each node's last kubelet journal lines from
     ``kind export logs`` (kept in the diagnostics folder, named in the message)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if _KUBEADM_ERROR.search(line)][:8] or lines[-8:]
-    parts = ["kind/kubeadm said:", *(f"  {line[:300]}" for line in errors)]
+    errors = [_LONG_COMMAND.sub(r'command "\1 …"', line) for line in lines if _KUBEADM_ERROR.search(line)]
+    parts = ["kind/kubeadm said:", *(f"  {line[:400]}" for line in (errors[:8] or lines[-8:]))]
     root = logs_root or Path(os.environ.get(DIAGNOSTICS_ENV) or STATE_DIR / "kind-logs")
     folder = root / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
     try:

@@ -295,6 +295,7 @@ def run(options: RunOptions) -> int:
                     options.stack,
                     node_image=plan.node_image,
                     local_node_image=settings.node_image == "local",
+                    kind_config=plan.kind_config.data if settings.cluster_mode == "create" else None,
                 )
                 if not report(checks):
                     log("preflight failed: nothing was created")

@@ -99,6 +99,27 @@ def test_when_the_logs_cannot_be_exported_the_message_still_gives_kubeadms_error
     assert fake_kind.clusters == set()
 
 
+PORT_CLASH = """\
+Creating cluster "floe-x" ...
+ ✗ Preparing nodes 📦
+ERROR: failed to create cluster: command "docker run --name floe-x-control-plane --hostname floe-x-control-plane \
+--label io.x-k8s.kind.role=control-plane --privileged --security-opt seccomp=unconfined --tmpfs /tmp --tmpfs /run \
+--volume /var --volume /lib/modules:/lib/modules:ro --detach --tty floe-testinfra/node:v1.34.0" \
+failed with error: exit status 125
+
+Command Output: 0edd4ceeaac8457db797d9fd181eeb251f82cb6882788c1e1acece44af72f0a7
+docker: Error response from daemon: driver failed programming external connectivity on endpoint floe-x-control-plane \
+(108cbda6): Bind for 127.0.0.1:30080 failed: port is already allocated
+"""
+
+
+def test_dockers_own_error_is_shown_whole_and_kinds_long_command_line_shortened(fake_kind, tmp_path):
+    """Found live: the cause (a host port held by another cluster) came after a 1,500-character command."""
+    detail = kindctl.creation_failure_detail("floe-x", PORT_CLASH, logs_root=tmp_path)
+    assert "Bind for 127.0.0.1:30080 failed: port is already allocated" in detail
+    assert '--volume /var --volume' not in detail and 'command "docker run --name floe-x-control-plane' in detail
+
+
 def test_a_successful_creation_exports_nothing(fake_kind, tmp_path):
     fake_kind.create_rc = 0
     kindctl.create_cluster("floe-x", tmp_path / "kind.yaml", "img:1", timeout=60)

@@ -148,3 +148,22 @@ def test_a_missing_node_image_fails_the_preflight_only_when_it_cannot_be_pulled(
     assert check.ok is False and check.required is local
     assert "floe-testinfra/node:x" in check.detail
     assert ("make node-image" in check.fix) and (("cannot be pulled" in check.detail) is local)
+
+
+def test_a_host_port_the_kind_config_maps_that_something_holds_fails_the_preflight():
+    """Found live: a second cluster of the stack on one host died in `kind create` on port 30080."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        config = {
+            "name": "floe-integration",
+            "nodes": [{"extraPortMappings": [{"hostPort": port, "containerPort": 30080, "listenAddress": "127.0.0.1"}]}],
+        }
+        check = doctor.check_host_ports(config, cluster_running=False)
+        assert (check.ok, check.required) == (False, True)
+        assert f"127.0.0.1:{port} already in use" in check.detail and "exposePorts=false" in check.fix
+        assert doctor.check_host_ports(config, cluster_running=True).ok, "a reused cluster holds its own ports"
+    assert doctor.check_host_ports(config, cluster_running=False).ok
