@@ -16,6 +16,9 @@ fi
 
 made=()
 while read -r target; do
+  # Hierarchy roots only: the roots kind (and this script) bind-mount onto themselves are cgroup mounts
+  # too, and must not get roots of their own.
+  [[ "$(dirname "${target}")" == /sys/fs/cgroup ]] || continue
   for root in kubelet kubelet.slice; do
     dir="${target}/${root}"
     [[ -d "${dir}" ]] && continue
