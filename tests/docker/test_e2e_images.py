@@ -280,6 +280,50 @@ def test_prometheus_operator_binaries_keep_their_paths_user_and_version(refs, ke
     assert f"version {version}" in out.stdout + out.stderr
 
 
+def kube_prometheus_stack_values(refs: dict[str, str]) -> dict[str, Any]:
+    """The kube-prometheus-stack values that swap the three images in (registry docker.io: an empty
+    registry renders a reference starting with '/')."""
+
+    def image(key: str) -> dict[str, str]:
+        repository, tag = refs[key].rsplit(":", 1)
+        return {"registry": "docker.io", "repository": repository, "tag": tag}
+
+    return {
+        "alertmanager": {"enabled": False},
+        "grafana": {"enabled": False},
+        "nodeExporter": {"enabled": False},
+        "kubeStateMetrics": {"enabled": False},
+        "prometheusOperator": {
+            "image": image("prometheus-operator-airgapped"),
+            "prometheusConfigReloader": {"image": image("prometheus-config-reloader-airgapped")},
+            "admissionWebhooks": {"enabled": False},
+            "tls": {"enabled": False},
+        },
+        "prometheus": {"prometheusSpec": {"image": image("prometheus-airgapped")}},
+    }
+
+
+def test_operator_accepts_the_args_kube_prometheus_stack_gives_it(refs):
+    docs = render("kube-prometheus-stack", kube_prometheus_stack_values(refs))
+    (operator,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "docker.io/" + refs["prometheus-operator-airgapped"] and "command" not in container
+    reloader = "--prometheus-config-reloader=docker.io/" + refs["prometheus-config-reloader-airgapped"]
+    assert reloader in container["args"]
+    (prometheus,) = [d for d in docs if d["kind"] == "Prometheus"]
+    assert prometheus["spec"]["image"] == "docker.io/" + refs["prometheus-airgapped"]
+    assert prometheus["spec"]["version"] == load_versions().images["prometheus-airgapped"].tag
+    # Out of a cluster the operator stops at the API server connection, after its flags parsed.
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--read-only", refs["prometheus-operator-airgapped"], *container["args"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = out.stdout + out.stderr
+    assert out.returncode != 0 and "flag provided but not defined" not in log and "KUBERNETES_SERVICE_HOST" in log, log
+
+
 def test_metrics_server_reports_its_version_and_runs_as_nobody(refs):
     ref = refs["metrics-server-airgapped"]
     assert config(ref, "Entrypoint") == '["/metrics-server"]' and config(ref, "User") == '"65534"'
@@ -369,8 +413,11 @@ def test_moto_runs_the_minio_charts_command_and_its_bucket_job(refs):
             "persistence": {"enabled": False},
             "resources": {"requests": {"memory": "256Mi"}},
             "buckets": [{"name": "floe-warehouse", "policy": "none", "purge": False}],
+            "users": [],  # the chart's default console user needs `mc admin`, which the stand-in refuses
         },
     )
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    assert [c["command"] for c in job["spec"]["template"]["spec"]["containers"]] == [["/bin/sh", "/config/initialize"]]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     (server,) = deployment["spec"]["template"]["spec"]["containers"]
     (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
@@ -431,43 +478,65 @@ def test_moto_runs_the_minio_charts_command_and_its_bucket_job(refs):
         assert listing.stdout.strip() == "hello s3", listing.stderr[-2000:]
 
 
-def test_nessie_serves_iceberg_rest_on_the_polaris_ports_and_writes_tables_into_s3(refs, tmp_path):
+#: Polaris chart values that run the Nessie stand-in (also in docs/guides/air-gapped.md): the image, and
+#: Nessie's warehouse and S3 settings as advancedConfig (the chart writes them into application.properties);
+#: the S3 keys come from the environment (FLOE_S3_NAME/FLOE_S3_SECRET, from a Secret in a cluster).
+def polaris_chart_values(ref: str, s3_endpoint: str) -> dict[str, Any]:
+    repository, tag = ref.rsplit(":", 1)
+    options = "nessie.catalog.service.s3.default-options"
+    return {
+        "image": {"repository": repository, "tag": tag},
+        "persistence": {"type": "in-memory"},
+        "advancedConfig": {
+            "nessie.version.store.type": "IN_MEMORY",
+            "nessie.catalog.default-warehouse": "warehouse",
+            "nessie.catalog.warehouses.warehouse.location": "s3://warehouse/",
+            f"{options}.endpoint": s3_endpoint,
+            f"{options}.path-style-access": "true",
+            f"{options}.region": "us-east-1",
+            f"{options}.access-key": "urn:nessie-secret:quarkus:floe.s3",
+        },
+    }
+
+
+def test_nessie_runs_the_polaris_charts_config_and_writes_iceberg_tables_into_s3(refs, tmp_path):
     ref = refs["nessie-airgapped"]
     assert config(ref, "User") == '"10000:10001"' and config(ref, "Entrypoint") == '["run-java.sh"]'
     assert config(ref, "WorkingDir") == '"/deployments"'
     assert 'version "21.' in docker("run", "--rm", "--entrypoint", "sh", ref, "-c", "java -version 2>&1")
-    s3 = [
-        "-Dnessie.catalog.service.s3.default-options.endpoint=http://minio:9000/",
-        "-Dnessie.catalog.service.s3.default-options.path-style-access=true",
-        "-Dnessie.catalog.service.s3.default-options.region=us-east-1",
-        "-Dnessie.catalog.service.s3.default-options.access-key=urn:nessie-secret:quarkus:floe.s3",
-        "-Dfloe.s3.name=floe-admin",
-        "-Dfloe.s3.secret=secret-key",
-    ]
+    docs = render("polaris", polaris_chart_values(ref, "http://minio:9000/"))
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "command" not in container and "args" not in container
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"/deployments/config", "/tmp"}  # noqa: S108 - the chart's emptyDir
+    assert {(p["name"], p["containerPort"]) for p in container["ports"]} == {
+        ("polaris-http", 8181),
+        ("polaris-mgmt", 8182),
+    }
+    probes = {container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
+    assert probes == {"/q/health/live", "/q/health/ready"}
+    pod = deployment["spec"]["template"]["spec"]
+    user = f"{container['securityContext']['runAsUser']}:{pod['securityContext']['fsGroup']}"
+    conf = tmp_path / "config"
+    conf.mkdir()
+    (conf / "application.properties").write_text(config_map["data"]["application.properties"])
+    conf.chmod(0o755)
+    (conf / "application.properties").chmod(0o644)
+    moto = refs["moto-airgapped"]
+    secrets = ["-e", "FLOE_S3_NAME=floe-admin", "-e", "FLOE_S3_SECRET=secret-key"]
+    chart_pod = ["--user", user, "--read-only", "--tmpfs", "/tmp", "-v", f"{conf}:/deployments/config:ro"]  # noqa: S108
     with (
         network() as net,
-        running(
-            refs["moto-airgapped"], "server", "/data", options=["--network", net, "--network-alias", "minio"]
-        ) as minio,
-        running(
-            ref,
-            options=["--network", net, "--read-only", "--tmpfs", "/tmp", "-e", "JAVA_OPTS_APPEND=" + " ".join(s3)],  # noqa: S108
-        ) as nessie,
+        running(moto, "server", "/data", options=["--network", net, "--network-alias", "minio"]) as minio,
+        running(ref, options=["--network", net, *chart_pod, *secrets]) as nessie,
     ):
         wait_http(minio, lambda: f"http://{minio.ip}:9000/minio/health/ready")
-        make_bucket = [
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            net,
-            "--entrypoint",
-            "python",
-            refs["moto-airgapped"],
-            "-c",
-            S3_ROUND_TRIP.replace('"roundtrip"', '"warehouse"'),
-        ]
-        assert subprocess.run(make_bucket, capture_output=True, text=True, timeout=120).stdout.strip() == "hello s3"
+        make_bucket = S3_ROUND_TRIP.replace('"roundtrip"', '"warehouse"')
+        client = ["docker", "run", "--rm", "--network", net, "--entrypoint", "python", moto, "-c"]
+        made = subprocess.run([*client, make_bucket], capture_output=True, text=True, timeout=120, check=False)
+        assert made.stdout.strip() == "hello s3", made.stderr[-2000:]
         # The Polaris chart's probes, then the Iceberg REST protocol itself.
         wait_http(nessie, lambda: f"http://{nessie.ip}:8182/q/health/ready", timeout=240)
         wait_http(nessie, lambda: f"http://{nessie.ip}:8182/q/health/live")
@@ -491,25 +560,12 @@ def test_nessie_serves_iceberg_rest_on_the_polaris_ports_and_writes_tables_into_
         assert status == 200, body
         location = json.loads(body)["metadata-location"]
         assert location.startswith("s3://warehouse/floe/events")
-        key = location.removeprefix("s3://warehouse/")
-        fetch = subprocess.run(
-            [
-                "docker",
-                "run",
-                "--rm",
-                "--network",
-                net,
-                "--entrypoint",
-                "python",
-                refs["moto-airgapped"],
-                "-c",
-                "import boto3, json; s3 = boto3.client('s3', endpoint_url='http://minio:9000', region_name='us-east-1',"
-                " aws_access_key_id='a', aws_secret_access_key='b');"
-                f" print(json.loads(s3.get_object(Bucket='warehouse', Key='{key}')['Body'].read())['format-version'])",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        read_back = (
+            "import boto3, json\n"
+            "s3 = boto3.client('s3', endpoint_url='http://minio:9000', region_name='us-east-1',"
+            " aws_access_key_id='a', aws_secret_access_key='b')\n"
+            f"body = s3.get_object(Bucket='warehouse', Key='{location.removeprefix('s3://warehouse/')}')['Body']\n"
+            "print(json.loads(body.read())['format-version'])\n"
         )
-        assert fetch.stdout.strip() in ("1", "2"), fetch.stderr[-2000:]
+        fetched = subprocess.run([*client, read_back], capture_output=True, text=True, timeout=120, check=False)
+        assert fetched.stdout.strip() in ("1", "2"), fetched.stderr[-2000:]
