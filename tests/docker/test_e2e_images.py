@@ -346,9 +346,18 @@ def test_metrics_server_reports_its_version_and_runs_as_nobody(refs):
     ), out.stderr[-2000:]
 
 
-def test_jaeger_reports_its_release(refs):
-    out = json.loads(docker("run", "--rm", refs["jaeger-airgapped"], "version").splitlines()[-1])
+def test_jaeger_reports_its_release_and_fits_the_jaeger_charts_pod(refs):
+    ref = refs["jaeger-airgapped"]
+    out = json.loads(docker("run", "--rm", ref, "version").splitlines()[-1])
     assert out["gitVersion"] == "v" + load_versions().images["jaeger-airgapped"].tag
+    repository, tag = ref.rsplit(":", 1)
+    docs = render("jaeger", {"jaeger": {"image": {"repository": repository, "tag": tag}}})
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    # No command, no args: the image's entry point with its embedded all-in-one configuration.
+    assert container["image"] == ref and "command" not in container and not container.get("args")
+    assert container["readinessProbe"]["httpGet"] == {"path": "/status", "port": 13133, "scheme": "HTTP"}
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
 
 
 # ------------------------------------------------------------------------------------------------ Redis
