@@ -87,5 +87,5 @@ host-prep: setup ## Prepare Docker for kind on this host, only what is detected 
 node-image: setup ## Build the Kind node image for the pinned Kubernetes from Debian packages and Go modules (cached)
 	$(PY) -m floe_test.airgap node-image
 
-airgapped-images: setup ## Build the air-gapped profile's service images (Debian packages + PyPI; cached by content)
-	nice -n 10 $(PY) -m floe_test.airgap.service_images
+airgapped-images: setup ## Build the air-gapped profile's service images (Debian + PyPI; E2E=1 adds the E2E services' images; cached by content)
+	nice -n 10 $(PY) -m floe_test.airgap.service_images $(if $(E2E),--e2e)

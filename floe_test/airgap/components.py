@@ -132,6 +132,14 @@ class GoBinary:
     recipe: str = ""  # images/<recipe> holding go.mod/main.go
     requires: tuple[tuple[str, str], ...] = ()
     ldflags: str = "-s -w"
+    main: str = ""
+    """Upstream mode: the module ``package`` at ``version`` is copied out and built as the main module (its
+    own go.mod, go.sum and replace directives apply, which ``go install`` refuses); ``main`` is the package
+    to build inside it, e.g. ``./cmd/prometheus``."""
+    siblings: tuple[tuple[str, str], ...] = ()
+    """Upstream mode: (directory, module) pairs its replace directives point at, filled with that module at
+    the same version (the module zip leaves nested modules out)."""
+    tags: tuple[str, ...] = ()
 
     def inputs(self) -> dict[str, object]:
         files = {}
@@ -139,7 +147,7 @@ class GoBinary:
             for path in sorted((IMAGES_DIR / self.recipe).glob("*")):
                 if path.suffix in (".go", ".mod", ".sum"):
                     files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        return {
+        inputs: dict[str, object] = {
             "name": self.name,
             "package": self.package,
             "version": self.version,
@@ -147,6 +155,14 @@ class GoBinary:
             "requires": self.requires,
             "ldflags": self.ldflags,
         }
+        # Only when set: the keys of the node image's binaries (which use neither) stay as they were.
+        if self.main:
+            inputs["main"] = self.main
+        if self.siblings:
+            inputs["siblings"] = self.siblings
+        if self.tags:
+            inputs["tags"] = self.tags
+        return inputs
 
 
 @dataclass
@@ -159,10 +175,14 @@ class Builder:
     def logfile(self) -> Path:
         return self.cache / "images.log"
 
-    def go_binary(self, spec: GoBinary) -> Path:
+    def binary_path(self, spec: GoBinary) -> Path:
+        """Where ``go_binary`` puts ``spec``'s binary: a path named by a hash of its inputs and the Go version."""
         go_version = capture([self.go, "env", "GOVERSION"]).strip()
         key = _hash({**spec.inputs(), "go": go_version, "recipe": RECIPE_VERSION})
-        out = self.cache / "bin" / f"{spec.name}-{key}" / spec.name
+        return self.cache / "bin" / f"{spec.name}-{key}" / spec.name
+
+    def go_binary(self, spec: GoBinary) -> Path:
+        out = self.binary_path(spec)
         if out.is_file():
             log(f"{spec.name}: cached binary {out}")
             return out
@@ -176,7 +196,11 @@ class Builder:
             f"{'@' + spec.version if spec.version else ''} (≤ 60m0s); log: {self.logfile}"
         )
         flags = ["-trimpath", "-ldflags", spec.ldflags]
-        if spec.recipe:
+        if spec.tags:
+            flags += ["-tags", ",".join(spec.tags)]
+        if spec.main:
+            seconds = self._upstream_build(spec, work, out, flags, env)
+        elif spec.recipe:
             for item in (IMAGES_DIR / spec.recipe).iterdir():
                 if item.suffix in (".go", ".mod", ".sum"):
                     shutil.copy2(item, work / item.name)
@@ -215,6 +239,31 @@ class Builder:
         log(f"{spec.name}: built in {seconds:.0f}s")
         return out
 
+    def _upstream_build(self, spec: GoBinary, work: Path, out: Path, flags: list[str], env: dict[str, str]) -> float:
+        """``go build spec.main`` inside a copy of the module ``spec.package@spec.version`` (see GoBinary.main)."""
+        source = work / "src"
+        shutil.copytree(module_dir(self.go, spec.package, spec.version, work / "_dl"), source, symlinks=True)
+        for directory, module in spec.siblings:
+            target = source / directory
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(module_dir(self.go, module, spec.version, work / "_dl"), target, symlinks=True)
+        _make_writable(source)
+        # The upstream go.mod and go.sum decide every dependency version, as in upstream's own build.
+        env["GOFLAGS"] = "-mod=readonly -buildvcs=false"
+        partial = out.with_name(out.name + ".partial")  # an interrupted build never looks cached
+        seconds = run_logged(
+            [self.go, "build", *flags, "-o", str(partial), spec.main],
+            logfile=self.logfile,
+            what=f"go build {spec.main} in {spec.package}@{spec.version}",
+            cwd=source,
+            env=env,
+            timeout=3600,
+            nice=True,
+        )
+        partial.rename(out)
+        shutil.rmtree(work, ignore_errors=True)
+        return seconds
+
     def pause(self, kubernetes_module: Path, version: str) -> Path:
         source = kubernetes_module / "build" / "pause" / "linux" / "pause.c"
         if not source.is_file():
@@ -239,6 +288,16 @@ class Builder:
         run_logged(["strip", str(out)], logfile=self.logfile, what="strip pause", timeout=60)
         self.timings["build pause"] = seconds
         return out
+
+
+def _make_writable(root: Path) -> None:
+    """The module cache is read-only; a copy we build in must be writable (go build writes nothing there,
+    but removing the copy afterwards needs it)."""
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            path = Path(dirpath) / name
+            path.chmod(path.stat().st_mode | 0o200)
 
 
 def _hash(data: Mapping[str, object]) -> str:

@@ -8,6 +8,12 @@
 * ``dagster-airgapped``: Dagster at the release of versions.yaml ``images.dagster`` from PyPI;
 * ``busybox-airgapped``: Debian's static busybox (the stack's helper image for probes and the results reader).
 
+With ``--e2e`` (``make airgapped-images E2E=1``) it then builds the E2E services' images
+(:mod:`floe_test.airgap.e2e_images`): Go programs built on the host through the module proxy, Debian's
+Redis, and the stand-ins where no build route exists. Files made outside ``docker build`` (binaries, a jar)
+are :mod:`floe_test.airgap.artifacts`; their keys are part of the image's content hash, so a cached image
+needs none of them.
+
 The recipes are ``images/airgapped/<name>/``. The rootfs is the other air-gapped builds' debootstrap
 helper (:class:`floe_test.airgap.rootfs.Rootfs`) with a minimal package list; each image installs its
 own packages with apt (the Debian mirror) or pip (PyPI). Every image is tagged with a hash of its
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from floe_test.airgap._run import AirgapError, cache_root, log, run_logged
+from floe_test.airgap.artifacts import Artifact
 from floe_test.airgap.rootfs import Rootfs
 from floe_test.paths import REPO_ROOT
 from floe_test.versions import Versions, load_versions
@@ -63,6 +70,8 @@ class Recipe:
     """Key of the image this one is built FROM (build arg BASE); ``None``: the rootfs (build arg ROOTFS)."""
     build_args: Mapping[str, str] = field(default_factory=dict)
     extra_ca: bool = False
+    files: Mapping[str, Artifact] = field(default_factory=dict)
+    """Build-context path -> a file made outside docker build (see floe_test.airgap.artifacts)."""
 
 
 def recipes(versions: Versions) -> list[Recipe]:
@@ -78,6 +87,15 @@ def recipes(versions: Versions) -> list[Recipe]:
         ),
         Recipe("busybox-airgapped", "busybox"),
     ]
+
+
+def all_recipes(versions: Versions, *, e2e: bool) -> list[Recipe]:
+    """The integration images, then (``e2e``) the E2E services' images."""
+    if not e2e:
+        return recipes(versions)
+    from floe_test.airgap.e2e_images import e2e_recipes  # imports Recipe from here
+
+    return [*recipes(versions), *e2e_recipes(versions)]
 
 
 def extra_ca_files(directory: Path = HOST_EXTRA_CA_DIR) -> dict[str, bytes]:
@@ -109,36 +127,61 @@ class ServiceImages:
     cache: Path = field(default_factory=lambda: cache_root() / "service-images")
     rootfs: Rootfs = field(default_factory=lambda: Rootfs(packages=ROOTFS_PACKAGES))
 
-    def build(self, only: Sequence[str] | None = None) -> dict[str, str]:
-        """Build (or find) each image; returns {key: the fixed ref from versions.yaml}."""
-        wanted = set(only or IMAGE_KEYS)
-        plan = recipes(self.versions)
-        needed = set(wanted)
-        for recipe in reversed(plan):
-            if recipe.key in needed and recipe.base:
-                needed.add(recipe.base)
+    def build(self, only: Sequence[str] | None = None, *, e2e: bool = False) -> dict[str, str]:
+        """Build (or find) each image; returns {key: the fixed ref from versions.yaml}.
+
+        The integration images always come first (everyone's runs need them); ``e2e`` adds the E2E
+        services' images after them. ``only`` picks images of either set (and their bases).
+        """
+        plan = self._plan(only, e2e=e2e)
+        wanted = set(only or (r.key for r in plan))
         rootfs = self.rootfs.ensure()
         content_refs: dict[str, str] = {}
         result: dict[str, str] = {}
         for recipe in plan:
-            if recipe.key not in needed:
-                continue
             content_refs[recipe.key] = self._one(recipe, rootfs, content_refs)
             if recipe.key in wanted:
                 result[recipe.key] = self.versions.images[recipe.key].ref
         return result
 
-    def _one(self, recipe: Recipe, rootfs: str, built: Mapping[str, str]) -> str:
-        pin = self.versions.images[recipe.key]
-        recipe_dir = RECIPES_DIR / recipe.recipe
+    def missing(self, only: Sequence[str] | None = None, *, e2e: bool = False) -> list[str]:
+        """Keys whose image (at its current content hash) is not in Docker; builds and fetches nothing."""
+        found: list[str] = []
+        content_refs: dict[str, str] = {}
+        for recipe in self._plan(only, e2e=e2e):
+            content_refs[recipe.key], _args, _tag = self._content_ref(recipe, self.rootfs.image, content_refs)
+            if not image_exists(content_refs[recipe.key]) and recipe.key in set(only or (recipe.key,)):
+                found.append(recipe.key)
+        return found
+
+    def _plan(self, only: Sequence[str] | None, *, e2e: bool) -> list[Recipe]:
+        """The recipes to build, in order: those asked for and their bases."""
+        plan = all_recipes(self.versions, e2e=e2e or bool(set(only or ()) - set(IMAGE_KEYS)))
+        needed = set(only or (r.key for r in plan))
+        for recipe in reversed(plan):
+            if recipe.key in needed and recipe.base:
+                needed.add(recipe.base)
+        return [r for r in plan if r.key in needed]
+
+    def _content_ref(self, recipe: Recipe, rootfs: str, built: Mapping[str, str]) -> tuple[str, dict[str, str], str]:
+        """The image's content-addressed ref, its build args and its content tag."""
         args = dict(recipe.build_args)
         if recipe.base:
             args["BASE"] = built[recipe.base]
         else:
             args["ROOTFS"] = rootfs
         extra = extra_ca_files() if recipe.extra_ca else {}
-        tag = content_hash(recipe_dir, {"args": args, "key": recipe.key}, extra)
-        content_ref = f"{pin.repository}:{tag}"
+        inputs: dict[str, object] = {"args": args, "key": recipe.key}
+        if recipe.files:  # only when present: the integration images keep their tags
+            inputs["files"] = {dest: artifact.key for dest, artifact in sorted(recipe.files.items())}
+        tag = content_hash(RECIPES_DIR / recipe.recipe, inputs, extra)
+        return f"{self.versions.images[recipe.key].repository}:{tag}", args, tag
+
+    def _one(self, recipe: Recipe, rootfs: str, built: Mapping[str, str]) -> str:
+        pin = self.versions.images[recipe.key]
+        recipe_dir = RECIPES_DIR / recipe.recipe
+        content_ref, args, tag = self._content_ref(recipe, rootfs, built)
+        extra = extra_ca_files() if recipe.extra_ca else {}
         fixed_ref = pin.ref
         logfile = self.cache / f"{recipe.key}.log"
         if image_exists(content_ref):
@@ -152,6 +195,10 @@ class ServiceImages:
                     (context / "extra-ca").mkdir(exist_ok=True)
                     for name, data in extra.items():
                         (context / "extra-ca" / name).write_bytes(data)
+                for dest, artifact in sorted(recipe.files.items()):
+                    target = context / dest
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _link_or_copy(artifact.produce(), target)
                 seconds = run_logged(
                     [
                         "docker",
@@ -176,6 +223,14 @@ class ServiceImages:
         return content_ref
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard link when the cache and the build context share a file system (binaries are large), else copy."""
+    try:
+        target.hardlink_to(source)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _env() -> dict[str, str]:
     import os
 
@@ -184,15 +239,25 @@ def _env() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m floe_test.airgap.service_images", description=__doc__)
-    parser.add_argument("--only", choices=IMAGE_KEYS, action="append", help="build this image (and its base) only")
+    from floe_test.airgap.e2e_images import E2E_IMAGE_KEYS
+
+    parser.add_argument(
+        "--only", choices=(*IMAGE_KEYS, *E2E_IMAGE_KEYS), action="append", help="build this image (and its base) only"
+    )
+    parser.add_argument(
+        "--e2e", action="store_true", help="also build the E2E services' images (Go builds: tens of minutes cold)"
+    )
     args = parser.parse_args(argv)
     try:
-        refs = ServiceImages().build(args.only)
+        refs = ServiceImages().build(args.only, e2e=args.e2e)
     except AirgapError as exc:
         log(f"FAILED: {exc}")
         return 1
     for key, ref in refs.items():
-        print(f"{key}\t{ref}")
+        size = subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Size}}", ref], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        print(f"{key}\t{ref}\t{int(size) // 2**20 if size.isdigit() else '?'} MiB")
     return 0
 
 

@@ -6,7 +6,6 @@ users and ports, and runs PostgreSQL through its entry point as the chart does (
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -18,32 +17,14 @@ from floe_test.versions import load_versions
 from testing.connectivity import probe_script
 from testing.errors import WaitTimeout
 from testing.polling import Check, wait_for_condition
+from tests.docker._docker import config, docker, docker_reason
 
-
-def _docker_reason() -> str | None:
-    if shutil.which("docker") is None:
-        return "docker is not installed"
-    if subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=60).returncode != 0:
-        return "the Docker daemon is not reachable (make host-prep)"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_docker_reason() is not None, reason=f"needs Docker: {_docker_reason()}")
-
-
-def docker(*argv: str, timeout: float = 300) -> str:
-    proc = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout, check=False)
-    assert proc.returncode == 0, f"docker {' '.join(argv)}: {proc.stderr[-2000:]}"
-    return proc.stdout.strip()
+pytestmark = pytest.mark.skipif(docker_reason() is not None, reason=f"needs Docker: {docker_reason()}")
 
 
 @pytest.fixture(scope="module")
 def refs() -> dict[str, str]:
     return ServiceImages().build()
-
-
-def config(ref: str, field: str) -> str:
-    return docker("image", "inspect", "-f", "{{json .Config." + field + "}}", ref)
 
 
 def test_python_base_is_a_python_slim_stand_in(refs):
