@@ -160,7 +160,9 @@ def test_a_host_port_the_kind_config_maps_that_something_holds_fails_the_preflig
         port = holder.getsockname()[1]
         config = {
             "name": "floe-integration",
-            "nodes": [{"extraPortMappings": [{"hostPort": port, "containerPort": 30080, "listenAddress": "127.0.0.1"}]}],
+            "nodes": [
+                {"extraPortMappings": [{"hostPort": port, "containerPort": 30080, "listenAddress": "127.0.0.1"}]}
+            ],
         }
         check = doctor.check_host_ports(config, cluster_running=False)
         assert (check.ok, check.required) == (False, True)
