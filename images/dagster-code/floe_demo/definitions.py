@@ -27,7 +27,7 @@ def order_totals(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     warehouse = Path(os.environ.get(WAREHOUSE_ENV, "/tmp/floe-warehouse")) / context.run_id  # noqa: S108
     warehouse.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()  # in memory: DuckDB computes, Iceberg keeps
-    totals = con.execute(
+    totals = con.sql(
         f"SELECT (i % {CUSTOMERS})::BIGINT AS customer_id, count(*)::BIGINT AS orders, sum(i)::BIGINT AS amount "
         f"FROM range({ORDERS}) AS t(i) GROUP BY 1 ORDER BY 1"
     ).to_arrow_table()
