@@ -40,6 +40,7 @@ try:  # dev dependencies: the contract runs where the tests run, never in the Pu
     import kubernetes_validate
     from kubernetes_validate.utils import all_versions, schema_contents
     from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
 
     _MISSING_DEV = ""
 except ImportError as exc:  # pragma: no cover - a runtime-only install
@@ -275,6 +276,82 @@ def _strict_openapi(node: Any) -> Any:
     return out
 
 
+# --------------------------------------------------------------------------------------- values schemas
+#: The remote document Dagster's values schema refers to (a Kubernetes JSON schema of v1.19.0).
+_K8S_SCHEMA_URL = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/"
+
+
+def values_schema_problems(release: Mapping[str, Any], *, helm: Path, kube_version: str) -> list[str]:
+    """Where the render says the chart's schema references cannot be read here (so Helm skips schema
+    validation), validate the values Helm computes against the chart's own schemas offline anyway: the
+    Kubernetes JSON schema they refer to is resolved to kubernetes-validate's copy for the pinned version
+    (a newer one than the v1.19.0 named: the values must fit the cluster they deploy to)."""
+    if str(release.get("schemaValidation", "on")) == "on" or not release.get("archive"):
+        return []
+    import tarfile
+
+    computed = _computed_values(release, helm)
+    problems = []
+    with tarfile.open(str(release["archive"]), "r:gz") as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")
+            if parts[-1] != "values.schema.json":
+                continue
+            handle = tar.extractfile(member)
+            assert handle is not None
+            schema = json.loads(handle.read())
+            # <chart>/values.schema.json, or <chart>/charts/<sub>/values.schema.json for a subchart's values.
+            values = computed if len(parts) == 2 else computed.get(parts[-2])
+            if values is None:
+                continue
+            # Helm validates with JSON Schema 2020-12 where a schema names no $schema (Dagster's do not).
+            validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+            validator = validator_class(schema, registry=_k8s_registry(kube_version))
+            for error in validator.iter_errors(values):
+                path = ".".join(str(p) for p in error.absolute_path) or "(root)"
+                problems.append(f"values {'/'.join(parts[1:-1]) or 'of the chart'}: {path}: {error.message}")
+    return problems
+
+
+def _computed_values(release: Mapping[str, Any], helm: Path) -> dict[str, Any]:
+    """The values Helm validates: the chart's defaults coalesced with the release's (``--dry-run --debug``)."""
+    with tempfile.TemporaryDirectory(prefix="floe-contract-") as tmp:
+        values = Path(tmp) / "values.yaml"
+        values.write_text(yaml.safe_dump(release.get("values") or {}))
+        argv = [str(helm), "install", str(release["name"]), str(release["archive"]), "--namespace"]
+        argv += [
+            str(release["namespace"]),
+            "--dry-run=client",
+            "--debug",
+            "--skip-schema-validation",
+            "-f",
+            str(values),
+        ]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False)
+    if proc.returncode != 0 or "COMPUTED VALUES:" not in proc.stdout:
+        raise RuntimeError(f"release {release['name']}: helm install --dry-run failed: {proc.stderr.strip()[-2000:]}")
+    text = proc.stdout.split("COMPUTED VALUES:", 1)[1].split("\nHOOKS:", 1)[0]
+    computed: dict[str, Any] = yaml.safe_load(text) or {}
+    return computed
+
+
+@cache
+def _k8s_registry(kube_version: str) -> Any:
+    version = kube_version.removeprefix("v")
+    schema_version = [v for v in all_versions() if _minor(v) <= _minor(version)][-1]
+    defs = schema_contents(f"kubernetes-json-schema/v{schema_version}-local/_definitions.json", version)["$defs"]
+    # kubernetes-validate's copy keeps the definitions under $defs (its own refs), the document referred to
+    # under definitions: one document answering both.
+    document = {"$defs": defs, "definitions": defs}
+
+    def retrieve(uri: str) -> Any:
+        if not uri.startswith(_K8S_SCHEMA_URL):
+            raise LookupError(f"{uri}: only the Kubernetes JSON schema is known offline")
+        return Resource.from_contents(document, default_specification=DRAFT202012)
+
+    return Registry(retrieve=retrieve)  # type: ignore[call-arg]
+
+
 # ---------------------------------------------------------------------------------------------- images
 def pod_specs(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     kind, spec = obj.get("kind"), obj.get("spec") or {}
@@ -447,6 +524,9 @@ def check_render(out: Path, *, helm: Path, kube_version: str, variant: str = "")
     def bad(release: str, obj: str, problem: str) -> None:
         report.findings.append(Finding(release, obj, problem))
 
+    for spec in releases:
+        for problem in values_schema_problems(spec, helm=helm, kube_version=kube_version):
+            bad(str(spec["name"]), "values", problem)
     for release in rendered:
         report.objects[release.release] = len(release.objects)
         if not release.objects and release.release != "stack":

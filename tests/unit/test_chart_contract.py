@@ -183,6 +183,24 @@ def test_a_misspelt_field_of_a_custom_resource_is_rejected_by_its_crd(e2e_render
     assert "retentionn" in problem
 
 
+def test_dagster_values_meet_its_schema_offline_where_helm_cannot_check_them(e2e_render: Path, tmp_path: Path) -> None:
+    release = yaml.safe_load((e2e_render / "releases" / "dagster.yaml").read_text())
+    assert release["schemaValidation"] == "on" or release["schemaValidation"].startswith("skipped: ")
+    out = _copy(e2e_render, tmp_path)
+
+    def stand_in_key(values: dict[str, Any]) -> None:
+        values["dagsterWebserver"]["podLabels"] = {"floe.dev/spread": "platform"}  # dagster-lite's key, not the chart's
+
+    _edit_values(out, "dagster", stand_in_key)
+    if release["schemaValidation"] == "on":  # Helm validates it (the schema's references are readable here)
+        with pytest.raises(RuntimeError, match="podLabels"):
+            _findings(out)
+        return
+    (finding,) = _findings(out)
+    assert finding.startswith("release dagster: values: values of the chart: dagsterWebserver: ")
+    assert "'podLabels' was unexpected" in finding
+
+
 def test_a_kind_no_schema_knows_is_a_finding() -> None:
     problems = SchemaValidator(KUBERNETES, []).problems({"apiVersion": "example.com/v1", "kind": "Widget"})
     assert problems and "neither built into Kubernetes" in problems[0]
