@@ -56,12 +56,31 @@ def test_a_launched_run_of_the_code_location_succeeds_and_writes_its_iceberg_tab
 
 
 def _assert_ran_as_a_kubernetes_job(run_id: str) -> None:
-    """The chart's K8sRunLauncher ran it: a Job dagster-run-<run id> in the platform namespace succeeded."""
+    """The chart's K8sRunLauncher ran it: the Job dagster-run-<run id> in the platform namespace completes.
+
+    Dagster reports SUCCESS while the run worker's process is still exiting: the Job's completion is
+    waited for (bounded), and a Failed Job ends the wait at once.
+    """
     from kubernetes import client
 
     from testing.cluster import require_cluster
+    from testing.polling import Check, wait_for_condition
 
     namespace = os.environ.get("FLOE_PLATFORM_NAMESPACE", "floe-platform")
     batch = client.BatchV1Api(require_cluster().api_client)
-    job = batch.read_namespaced_job(f"dagster-run-{run_id}", namespace, _request_timeout=30)
-    assert (job.status.succeeded or 0) >= 1, f"job/dagster-run-{run_id} in {namespace}: {job.status}"
+    name = f"dagster-run-{run_id}"
+
+    def complete() -> Check[str]:
+        status = batch.read_namespaced_job(name, namespace, _request_timeout=30).status
+        conditions = {c.type: c.status for c in status.conditions or []}
+        state = f"succeeded={status.succeeded or 0} failed={status.failed or 0} conditions={conditions}"
+        return Check(conditions.get("Complete") == "True", state)
+
+    wait_for_condition(
+        complete,
+        timeout=120,
+        interval=2,
+        description=f"job/{name} in namespace {namespace} to complete",
+        fail_if=lambda state: state if state and "'Failed': 'True'" in state else None,
+        hint=f"kubectl -n {namespace} logs job/{name}",
+    )
