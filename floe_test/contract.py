@@ -281,58 +281,75 @@ def _strict_openapi(node: Any) -> Any:
 _K8S_SCHEMA_URL = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/"
 
 
-def values_schema_problems(release: Mapping[str, Any], *, helm: Path, kube_version: str) -> list[str]:
+def values_schema_problems(release: Mapping[str, Any], *, kube_version: str) -> list[str]:
     """Where the render says the chart's schema references cannot be read here (so Helm skips schema
     validation), validate the values Helm computes against the chart's own schemas offline anyway: the
     Kubernetes JSON schema they refer to is resolved to kubernetes-validate's copy for the pinned version
     (a newer one than the v1.19.0 named: the values must fit the cluster they deploy to)."""
     if str(release.get("schemaValidation", "on")) == "on" or not release.get("archive"):
         return []
-    import tarfile
-
-    computed = _computed_values(release, helm)
+    files = _chart_files(Path(str(release["archive"])))
+    top = next(name.split("/", 1)[0] for name in files)
+    computed = _coalesce(release.get("values") or {}, yaml.safe_load(files.get(f"{top}/values.yaml", "")) or {})
+    targets: list[tuple[str, Any, str]] = [("of the chart", computed, f"{top}/values.schema.json")]
+    # Enabled subcharts (Chart.yaml conditions) validate their own part, as Helm does.
+    for dependency in (yaml.safe_load(files.get(f"{top}/Chart.yaml", "")) or {}).get("dependencies") or []:
+        name, condition = dependency["name"], dependency.get("condition")
+        if condition and not _lookup(computed, str(condition).split(",")[0]):
+            continue
+        defaults = yaml.safe_load(files.get(f"{top}/charts/{name}/values.yaml", "")) or {}
+        part = _coalesce(computed.get(name) or {}, defaults)
+        part["global"] = _coalesce(computed.get("global") or {}, part.get("global") or {})
+        targets.append((f"charts/{name}", part, f"{top}/charts/{name}/values.schema.json"))
     problems = []
-    with tarfile.open(str(release["archive"]), "r:gz") as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/")
-            if parts[-1] != "values.schema.json":
-                continue
-            handle = tar.extractfile(member)
-            assert handle is not None
-            schema = json.loads(handle.read())
-            # <chart>/values.schema.json, or <chart>/charts/<sub>/values.schema.json for a subchart's values.
-            values = computed if len(parts) == 2 else computed.get(parts[-2])
-            if values is None:
-                continue
-            # Helm validates with JSON Schema 2020-12 where a schema names no $schema (Dagster's do not).
-            validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-            validator = validator_class(schema, registry=_k8s_registry(kube_version))
-            for error in validator.iter_errors(values):
-                path = ".".join(str(p) for p in error.absolute_path) or "(root)"
-                problems.append(f"values {'/'.join(parts[1:-1]) or 'of the chart'}: {path}: {error.message}")
+    for label, values, schema_file in targets:
+        if schema_file not in files:
+            continue
+        schema = json.loads(files[schema_file])
+        # Helm validates with JSON Schema 2020-12 where a schema names no $schema (Dagster's do not).
+        validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = validator_class(schema, registry=_k8s_registry(kube_version))
+        for error in validator.iter_errors(values):
+            path = ".".join(str(p) for p in error.absolute_path) or "(root)"
+            problems.append(f"values {label}: {path}: {error.message}")
     return problems
 
 
-def _computed_values(release: Mapping[str, Any], helm: Path) -> dict[str, Any]:
-    """The values Helm validates: the chart's defaults coalesced with the release's (``--dry-run --debug``)."""
-    with tempfile.TemporaryDirectory(prefix="floe-contract-") as tmp:
-        values = Path(tmp) / "values.yaml"
-        values.write_text(yaml.safe_dump(release.get("values") or {}))
-        argv = [str(helm), "install", str(release["name"]), str(release["archive"]), "--namespace"]
-        argv += [
-            str(release["namespace"]),
-            "--dry-run=client",
-            "--debug",
-            "--skip-schema-validation",
-            "-f",
-            str(values),
-        ]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False)
-    if proc.returncode != 0 or "COMPUTED VALUES:" not in proc.stdout:
-        raise RuntimeError(f"release {release['name']}: helm install --dry-run failed: {proc.stderr.strip()[-2000:]}")
-    text = proc.stdout.split("COMPUTED VALUES:", 1)[1].split("\nHOOKS:", 1)[0]
-    computed: dict[str, Any] = yaml.safe_load(text) or {}
-    return computed
+def _chart_files(archive: Path) -> dict[str, str]:
+    """values.yaml, values.schema.json and Chart.yaml of a chart archive and its subcharts, by path."""
+    import tarfile
+
+    wanted = {"values.yaml", "values.schema.json", "Chart.yaml"}
+    files = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.rsplit("/", 1)[-1] in wanted:
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    files[member.name] = handle.read().decode()
+    return files
+
+
+def _coalesce(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of user values over a chart's defaults: maps merge, a null removes the key."""
+    out = dict(defaults)
+    for key, value in values.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _coalesce(value, out[key])
+        else:
+            out[key] = value
+    return out
+
+
+def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = values
+    for part in dotted.strip().split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
 
 
 @cache
@@ -525,7 +542,7 @@ def check_render(out: Path, *, helm: Path, kube_version: str, variant: str = "")
         report.findings.append(Finding(release, obj, problem))
 
     for spec in releases:
-        for problem in values_schema_problems(spec, helm=helm, kube_version=kube_version):
+        for problem in values_schema_problems(spec, kube_version=kube_version):
             bad(str(spec["name"]), "values", problem)
     for release in rendered:
         report.objects[release.release] = len(release.objects)
