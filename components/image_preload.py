@@ -29,6 +29,16 @@ class TestRunnerBuild:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ImageBuild:
+    """Another image built here when the local Docker store lacks it (e.g. a Dagster code location)."""
+
+    ref: str
+    dockerfile: Path
+    context: Path
+    build_args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ImagePreloadArgs:
     """Inputs of :class:`ImagePreload`."""
 
@@ -40,6 +50,8 @@ class ImagePreloadArgs:
     """The test-runner reference among ``images``; built (not pulled) when missing locally."""
     test_runner_build: TestRunnerBuild | None = None
     """Dockerfile and context for the test-runner image; ``None`` takes the given tag as it is."""
+    builds: Sequence[ImageBuild] = ()
+    """More images among ``images`` to build (never pull) when missing locally."""
     timeout_seconds: int = 1800
     """Bound on the whole preload."""
 
@@ -70,6 +82,14 @@ class ImagePreload(pulumi.ComponentResource):
             ]
             for key, value in args.test_runner_build.build_args:
                 parts += ["--build-arg", shlex.quote(f"{key}={value}")]
+        for build in args.builds:
+            spec = {
+                "ref": build.ref,
+                "dockerfile": str(build.dockerfile),
+                "context": str(build.context),
+                "build_args": [f"{k}={v}" for k, v in build.build_args],
+            }
+            parts += ["--build", shlex.quote(json.dumps(spec, separators=(",", ":")))]
         template = " ".join(parts)
         create = pulumi.Output.from_input(args.cluster_name).apply(
             lambda cluster: template.replace("{cluster}", shlex.quote(cluster))
@@ -98,6 +118,11 @@ def _validate(args: ImagePreloadArgs) -> None:
             problems.add("images", f"{image!r} uses the mutable tag 'latest'; pin a version")
     if args.test_runner_image and args.test_runner_image not in args.images:
         problems.add("test_runner_image", f"{args.test_runner_image!r} is not among images")
+    for build in args.builds:
+        if build.ref not in args.images:
+            problems.add("builds", f"{build.ref!r} is not among images")
+        if not build.dockerfile.is_file():
+            problems.add("builds", f"{build.dockerfile} does not exist")
     if args.test_runner_build and not args.test_runner_build.dockerfile.is_file():
         problems.add("test_runner_build.dockerfile", f"{args.test_runner_build.dockerfile} does not exist")
     problems.positive("timeout_seconds", args.timeout_seconds, maximum=7200)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -14,6 +13,9 @@ from components._private.labels import TYPE_PREFIX, common_labels
 from components._private.validation import Problems
 from floe_test.profiles import ServiceSpec, expand_values
 from floe_test.versions import Versions
+
+#: Namespaces every cluster has: a stack deploys into them but never creates, labels or deletes them.
+CLUSTER_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,11 +28,9 @@ class PlatformServicesArgs:
     """Pinned charts and images (placeholders in values resolve against these)."""
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Stack secrets that values refer to as ``{{secret:NAME}}``."""
-    chart_cache_dir: Path | None = None
-    """A folder of pre-fetched chart archives (``<name>-<version>.tgz``) used instead of the chart repo."""
-    require_cached_charts: bool = False
-    """Offline: every pinned chart must be in ``chart_cache_dir``; a missing one is an error up front
-    (naming it and the ``helm pull`` that provides it) instead of a fetch that hangs or fails late."""
+    charts: Mapping[str, Path] = field(default_factory=dict)
+    """Service name -> the local archive of its pinned chart (floe_test.charts found it before anything is
+    created, so no release ever fetches a chart). Charts of our own come from the service's spec."""
     timeout_override_seconds: int | None = None
     """Readiness bound for every release instead of each service's own (default 600 s)."""
     stack: str = ""
@@ -50,7 +50,10 @@ class PlatformServices(pulumi.ComponentResource):
         enabled = [s for s in args.services if s.enabled]
         _validate(args, enabled)
         namespaces: dict[str, k8s.core.v1.Namespace] = {}
-        for ns in dict.fromkeys(s.namespace for s in enabled):
+        # Namespaces every cluster has (metrics-server goes to kube-system) are never the stack's: creating
+        # one fails on an existing object, its labels would govern the cluster's own pods, and destroy would
+        # delete it.
+        for ns in dict.fromkeys(s.namespace for s in enabled if s.namespace not in CLUSTER_NAMESPACES):
             namespaces[ns] = k8s.core.v1.Namespace(
                 f"{name}-ns-{ns}",
                 metadata={
@@ -69,7 +72,8 @@ class PlatformServices(pulumi.ComponentResource):
         # the services it depends on, so a real `up` installs them in the order the plan shows.
         for service in enabled:
             after = [releases[dep] for dep in service.depends_on if dep in releases]
-            release = self._release(name, service, args, [namespaces[service.namespace], *after])
+            owned = [namespaces[service.namespace]] if service.namespace in namespaces else []
+            release = self._release(name, service, args, [*owned, *after])
             releases[service.name] = release
             statuses[service.name] = release.status.apply(lambda s: str(s["status"]) if s else "unknown")
         self.releases = pulumi.Output.all(**statuses) if statuses else pulumi.Output.from_input({})
@@ -86,17 +90,7 @@ class PlatformServices(pulumi.ComponentResource):
             secret=lambda key: pulumi.Output.secret(args.secrets[key]),
         )
         timeout = args.timeout_override_seconds or service.timeout_seconds
-        chart: dict[str, Any]
-        if service.chart.local is not None:
-            chart = {"chart": str(service.chart.local)}
-        else:
-            pin = service.chart.pinned
-            assert pin is not None  # profiles guarantee one of local/pinned
-            cached = args.chart_cache_dir / f"{pin.name}-{pin.version}.tgz" if args.chart_cache_dir else None
-            if cached is not None and cached.is_file():
-                chart = {"chart": str(cached)}
-            else:
-                chart = {"chart": pin.name, "version": pin.version, "repository_opts": {"repo": pin.repo}}
+        chart = service.chart.local if service.chart.local is not None else args.charts[service.name]
         return k8s.helm.v3.Release(
             f"{name}-{service.name}",
             name=service.name,
@@ -108,7 +102,7 @@ class PlatformServices(pulumi.ComponentResource):
             skip_await=False,
             wait_for_jobs=True,
             max_history=3,
-            **chart,
+            chart=str(chart),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(after),
@@ -128,19 +122,15 @@ def _validate(args: PlatformServicesArgs, enabled: Sequence[ServiceSpec]) -> Non
         )
     if args.timeout_override_seconds is not None:
         problems.positive("timeout_override_seconds", args.timeout_override_seconds, maximum=3600)
-    if args.chart_cache_dir is not None and not args.chart_cache_dir.is_dir():
-        problems.add("chart_cache_dir", f"{args.chart_cache_dir} is not a folder")
-    elif args.require_cached_charts:
-        if args.chart_cache_dir is None:
-            problems.add("chart_cache_dir", "offline charts need a chart cache folder (setting chartCacheDir)")
-        else:
-            for service in enabled:
-                pin = service.chart.pinned
-                if pin and not (args.chart_cache_dir / f"{pin.name}-{pin.version}.tgz").is_file():
-                    problems.add(
-                        f"charts.{service.name}",
-                        f"chart {pin.name} {pin.version} is not in {args.chart_cache_dir}; provide it with "
-                        f"`helm pull {pin.name} --repo {pin.repo} --version {pin.version} -d {args.chart_cache_dir}` "
-                        "on a machine that reaches the repository, or disable the service",
-                    )
+    for service in enabled:
+        pin = service.chart.pinned
+        if service.chart.local is not None or pin is None:
+            continue
+        archive = args.charts.get(service.name)
+        if archive is None or not Path(archive).is_file():
+            problems.add(
+                f"charts.{service.name}",
+                f"no local archive of chart {pin.name} {pin.version} (got {archive}); "
+                "find it with floe_test.charts.ChartCache, which pulls it or takes it from the offline repository",
+            )
     problems.raise_if_any()

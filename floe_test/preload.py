@@ -93,7 +93,7 @@ def ensure_local(ref: str, *, build: dict[str, Any] | None) -> str:
                 build["context"],
             ],
             timeout=1800,
-            what=f"building the test-runner image {ref}",
+            what=f"building the image {ref} from {build['dockerfile']}",
         )
         prune_older_builds(ref)
         return "built"
@@ -103,8 +103,16 @@ def ensure_local(ref: str, *, build: dict[str, Any] | None) -> str:
 
 
 def preload(
-    cluster: str, images: list[str], *, build_ref: str | None, build: dict[str, str] | None
+    cluster: str,
+    images: list[str],
+    *,
+    build_ref: str | None,
+    build: dict[str, Any] | None,
+    builds: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, object]]:
+    """Load ``images`` into every node of ``cluster``; ``build_ref`` and ``builds`` (ref -> recipe) are built,
+    never pulled, when the local Docker store lacks them."""
+    recipes = {**(builds or {}), **({build_ref: build} if build_ref and build else {})}
     reason = docker_running()
     if reason:
         raise PrerequisiteError(reason)
@@ -122,7 +130,7 @@ def preload(
             report.append({"image": ref, "action": "present", "seconds": 0.0})
             log(f"{ref}: already on all {len(node_list)} node(s)")
             continue
-        source = ensure_local(ref, build=build if ref == build_ref else None)
+        source = ensure_local(ref, build=recipes.get(ref))
         log(f"{ref}: loading into {', '.join(missing)}")
         run(
             ["kind", "load", "docker-image", "--name", cluster, "--nodes", ",".join(missing), ref],
@@ -149,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dockerfile")
     parser.add_argument("--context")
     parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE for docker build (repeatable)")
+    parser.add_argument(
+        "--build",
+        action="append",
+        default=[],
+        type=json.loads,
+        help='another image to build when missing: JSON {"ref", "dockerfile", "context", "build_args"} (repeatable)',
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     build = (
         {"dockerfile": args.dockerfile, "context": args.context, "build_args": args.build_arg}
@@ -156,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     try:
-        print(json.dumps(preload(args.cluster, args.image, build_ref=args.build_ref, build=build)))
+        builds = {spec["ref"]: spec for spec in args.build}
+        print(json.dumps(preload(args.cluster, args.image, build_ref=args.build_ref, build=build, builds=builds)))
     except InfraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

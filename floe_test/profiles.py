@@ -5,6 +5,9 @@ Values may name pinned images and secrets instead of spelling them out, so a ver
 ``versions.yaml`` and a password only in the stack's secrets:
 
 - ``{{image:KEY}}`` -> ``repository:tag[@digest]``; ``{{repository:KEY}}``; ``{{tag:KEY}}`` -> ``tag[@digest]``
+- ``{{registry:KEY}}`` and ``{{path:KEY}}``: the repository taken apart, for charts that join
+  ``registry/repository`` themselves (``quay.io`` + ``prometheus/prometheus``; ``docker.io`` +
+  ``library/postgres``); an empty registry would make them render ``/repository``, an invalid reference
 - ``{{secret:NAME}}`` -> the stack secret ``NAME`` (kept secret end to end)
 - ``{{namespace}}`` -> the service's namespace
 - in endpoints only: ``{{values:a.b}}`` -> the value at ``a.b`` of the service's values, so the
@@ -26,7 +29,8 @@ from floe_test.yamlfile import load_mapping
 from testing.endpoints import Endpoint
 from testing.errors import ConfigError, ConfigProblem
 
-PLACEHOLDER = re.compile(r"\{\{\s*(image|repository|tag|secret|values|namespace)(?::([^}\s]+))?\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*(image|repository|registry|path|tag|secret|values|namespace)(?::([^}\s]+))?\s*\}\}")
+_IMAGE_KINDS = {"image", "repository", "registry", "path", "tag"}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _PROTOCOLS = {"http", "tcp"}
@@ -200,7 +204,7 @@ def _remap_images(node: Any, remap: Mapping[str, str]) -> Any:
 
         def one(m: re.Match[str]) -> str:
             kind, arg = m.group(1), m.group(2) or ""
-            if kind in {"image", "repository", "tag"} and arg in remap:
+            if kind in _IMAGE_KINDS and arg in remap:
                 return "{{" + f"{kind}:{remap[arg]}" + "}}"
             return m.group(0)
 
@@ -388,7 +392,7 @@ def _parse_service(
     images: list[str] = []
     secrets: list[str] = []
     for kind, arg, path in _placeholders(values, f"{where}.values"):
-        if kind in {"image", "repository", "tag"}:
+        if kind in _IMAGE_KINDS:
             if arg not in versions.images:
                 bad(path, f"{{{{{kind}:{arg}}}}} names no image in versions.yaml")
             else:
@@ -552,6 +556,12 @@ def expand_values(node: Any, *, versions: Versions, namespace: str, secret: Call
         if kind == "secret":
             raise ConfigError(f"{{{{secret:{arg}}}}} must be a whole value, not part of a string")
         pin = versions.images[arg]
-        return {"image": pin.ref, "repository": pin.repository, "tag": pin.tag_with_digest}[kind]
+        return {
+            "image": pin.ref,
+            "repository": pin.repository,
+            "registry": pin.registry,
+            "path": pin.path,
+            "tag": pin.tag_with_digest,
+        }[kind]
 
     return PLACEHOLDER.sub(one, node)

@@ -5,6 +5,7 @@ Built as functions so unit tests and ``floe-test render`` run the very same code
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components import (
+    ImageBuild,
     ImagePreload,
     ImagePreloadArgs,
     KindCluster,
@@ -24,6 +26,7 @@ from components import (
     TestNamespaceArgs,
     TestRunnerBuild,
 )
+from floe_test.charts import ChartArchive, ChartCache, default_cache_dir
 from floe_test.image_tag import runner_image_ref
 from floe_test.kind_config import (
     KindConfig,
@@ -32,6 +35,7 @@ from floe_test.kind_config import (
     render_kind_config,
     with_hash_label,
 )
+from floe_test.local_images import LocalBuild, builds_for, with_content_tags
 from floe_test.paths import REPO_ROOT
 from floe_test.profiles import Profile, load_profile
 from floe_test.secrets_store import generated_secret
@@ -58,6 +62,10 @@ class StackPlan:
     images: tuple[str, ...]
     node_image: str
     """The node image: versions.yaml's pinned one, or one built here (setting nodeImage)."""
+    charts: Mapping[str, ChartArchive]
+    """Enabled service -> its pinned upstream chart, found in the chart cache (floe_test.charts)."""
+    local_builds: tuple[LocalBuild, ...] = ()
+    """Images of the stack that are built here when missing (floe_test.local_images), besides the runner."""
 
     @property
     def namespace(self) -> str:
@@ -80,7 +88,8 @@ def resolve_node_image(settings: StackSettings, versions: Versions) -> tuple[str
 
 
 def plan_stack(settings: StackSettings, versions: Versions | None = None) -> StackPlan:
-    versions = versions or load_versions()
+    # Images built here get the tag of their current content, so values, plan and preload agree.
+    versions = with_content_tags(versions or load_versions())
     disabled = settings.disabled_services
     profile = load_profile(settings.profile, versions, disabled=disabled, variant=settings.variant)
     if not settings.services_enabled:
@@ -121,7 +130,30 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
         runner,
         tuple(dict.fromkeys(images)),
         node_image,
+        resolve_charts(profile, settings, versions),
+        builds_for(versions, profile.images),
     )
+
+
+def resolve_charts(profile: Profile, settings: StackSettings, versions: Versions) -> dict[str, ChartArchive]:
+    """Every enabled service's pinned chart from the one chart cache; all missing charts in one error."""
+    cache = ChartCache(
+        cache_dir=settings.chart_cache_dir or default_cache_dir(), allow_pull=not settings.offline_charts
+    )
+    charts: dict[str, ChartArchive] = {}
+    problems: list[ConfigProblem] = []
+    for service in profile.enabled_services:
+        pin = service.chart.pinned
+        if pin is None:
+            continue
+        key = next(k for k, v in versions.charts.items() if v == pin)
+        try:
+            charts[service.name] = cache.get(key, pin)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return charts
 
 
 def build_stack(
@@ -158,6 +190,7 @@ def build_stack(
             images=plan.images,
             test_runner_image=plan.test_runner_image,
             test_runner_build=build,
+            builds=[ImageBuild(**dataclasses.asdict(b)) for b in plan.local_builds],
         ),
         opts=pulumi.ResourceOptions(depends_on=[cluster]),
     )
@@ -171,8 +204,7 @@ def build_stack(
                 services=plan.profile.services,
                 versions=plan.versions,
                 secrets=secrets,
-                chart_cache_dir=s.chart_cache_dir,
-                require_cached_charts=s.offline_charts,
+                charts={name: chart.deployed for name, chart in plan.charts.items()},
                 timeout_override_seconds=s.services_timeout_seconds,
                 stack=s.stack,
             ),

@@ -119,15 +119,32 @@ def manifest_of(resource: Recorded) -> dict[str, Any] | None:
     return {"apiVersion": api_version, "kind": kind, **body}
 
 
-def release_of(resource: Recorded) -> dict[str, Any]:
+def release_of(resource: Recorded, plan: StackPlan) -> dict[str, Any]:
+    """A Helm release as deployed: the chart it installs and its fully merged values.
+
+    For a pinned upstream chart also where it came from: ``archive`` is the chart's own archive (what the
+    contract tests template), ``chart`` what the release installs (the same, or its copy without schema
+    files where the schema's remote references cannot be read: ``schemaValidation`` says which).
+    """
     inputs = plain(resource.inputs)
-    repo = (inputs.get("repositoryOpts") or {}).get("repo")
+    name = inputs.get("name")
+    pinned = plan.charts.get(str(name))
     return {
-        "name": inputs.get("name"),
+        "name": name,
         "namespace": inputs.get("namespace"),
         "chart": inputs.get("chart"),
-        "repo": repo,
-        "version": inputs.get("version"),
+        "repo": pinned.pin.repo if pinned else None,
+        "version": pinned.pin.version if pinned else None,
+        **(
+            {
+                "chartName": pinned.pin.name,
+                "archive": str(pinned.archive),
+                "source": pinned.source,
+                "schemaValidation": pinned.schema_validation,
+            }
+            if pinned
+            else {}
+        ),
         "values": inputs.get("values") or {},
     }
 
@@ -141,7 +158,7 @@ def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) ->
     # In the plan's install order: mocks record registrations in whatever order they complete.
     order = [s.name for s in plan.profile.enabled_services]
     releases = sorted(
-        (release_of(r) for r in resources if r.type == _HELM_RELEASE), key=lambda r: order.index(str(r["name"]))
+        (release_of(r, plan) for r in resources if r.type == _HELM_RELEASE), key=lambda r: order.index(str(r["name"]))
     )
     (out / "manifests").mkdir(parents=True, exist_ok=True)
     (out / "releases").mkdir(parents=True, exist_ok=True)

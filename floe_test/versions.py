@@ -36,6 +36,20 @@ class ImagePin:
     def ref(self) -> str:
         return f"{self.repository}:{self.tag_with_digest}"
 
+    @property
+    def registry(self) -> str:
+        """The registry host, for charts that take it apart from the repository (docker.io when implicit)."""
+        from floe_test.image_ref import split_domain
+
+        return split_domain(self.repository)[0]
+
+    @property
+    def path(self) -> str:
+        """The repository within :attr:`registry` (``library/postgres`` for Docker Hub's ``postgres``)."""
+        from floe_test.image_ref import split_domain
+
+        return split_domain(self.repository)[1]
+
 
 @dataclass(frozen=True)
 class ChartPin:

@@ -39,6 +39,28 @@ def missing(versions: Versions | None = None) -> list[str]:
         for r in recipes(pins)
         if not image_exists(pins.images[r.key].ref)
     ]
+    return problems + missing_charts(pins)
+
+
+def missing_charts(pins: Versions) -> list[str]:
+    """Pinned charts of the offline integration run that neither the chart cache nor the offline chart
+    repository holds (a run would have to pull them)."""
+    from floe_test.charts import ChartCache
+    from floe_test.profiles import load_profile
+    from testing.errors import ConfigError
+
+    profile = load_profile("integration", pins, variant="airgapped")
+    cache = ChartCache(allow_pull=False)
+    problems = []
+    for service in profile.enabled_services:
+        pin = service.chart.pinned
+        if pin is None:
+            continue
+        key = next(k for k, v in pins.charts.items() if v == pin)
+        try:
+            cache.get(key, pin)
+        except ConfigError as exc:
+            problems += [p.problem.split(" (")[0] + " nor in the offline chart repository" for p in exc.problems]
     return problems
 
 
@@ -47,5 +69,5 @@ def main() -> int:
     if problems:
         print("not ready: " + "; ".join(problems))
         return 1
-    print("ready: tools, node image and air-gapped images are all on this machine")
+    print("ready: tools, node image, air-gapped images and charts are all on this machine")
     return 0

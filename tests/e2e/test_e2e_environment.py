@@ -13,7 +13,9 @@ from testing.health import check_services
 
 pytestmark = pytest.mark.e2e
 
-E2E_ENDPOINTS = ["postgres", "redis", "minio", "polaris-mgmt", "dagster", "cube", "jaeger", "prometheus", "grafana"]
+E2E_ENDPOINTS = [
+    "postgres", "redis", "minio", "polaris-mgmt", "dagster", "dagster-code", "cube", "jaeger", "prometheus", "grafana",
+]
 
 
 def _require_e2e() -> None:

@@ -8,8 +8,9 @@ program runs from a copy whose stack file holds the repository's stack config pl
 * ``integration`` with ``servicesEnabled=false``: the cluster's Command resources preview without Docker,
   and the Kubernetes resources preview against a provider whose kubeconfig is still unknown. The
   real engine registers exactly the resources the mocked program run (floe_test.render) records.
-* Both full stacks with ``offlineCharts=true`` and an empty ``chartCacheDir``: the preview fails up front,
-  naming every pinned chart that is missing, instead of reaching for an unreachable chart repository.
+* Both full stacks with ``offlineCharts=true``, an empty ``chartCacheDir`` and no offline chart repository
+  (``FLOE_OFFLINE_CHARTS`` naming an empty folder): the preview fails up front, naming every pinned chart
+  that is missing, instead of reaching for an unreachable chart repository.
 * A full stack's plain preview does not fetch charts: the provider's kubeconfig is the cluster Command's
   output, unknown until ``up`` has created the cluster, so Helm releases preview as unknown (about 7 s
   here for either stack). The chart fetch happens in ``up``; the last test shows how it fails where the
@@ -54,13 +55,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _offline_workspace(work: Path, backend: Path) -> Any:
+def _offline_workspace(work: Path, backend: Path, extra_env: dict[str, str] | None = None) -> Any:
     """A workspace on the pinned CLI and plugins, with its own local backend (nothing downloaded)."""
     from pulumi import automation as auto
 
     backend.mkdir()
     env = pulumi_env(_CHAIN)
-    env.update({"PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": ""})
+    env.update({"PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": "", **(extra_env or {})})
     return auto.LocalWorkspace(
         work_dir=str(work),
         pulumi_command=auto.PulumiCommand(root=str(_CHAIN.pulumi_root)),
@@ -72,7 +73,7 @@ def _offline_workspace(work: Path, backend: Path) -> Any:
 class Preview:
     """One stack previewed in a copy of the project, with its own file backend."""
 
-    def __init__(self, root: Path, stack: str, overrides: dict[str, str]) -> None:
+    def __init__(self, root: Path, stack: str, overrides: dict[str, str], env: dict[str, str] | None = None) -> None:
         from pulumi import automation as auto
 
         from floe_test.settings import read_stack_file
@@ -87,7 +88,7 @@ class Preview:
         (work / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
         stack_file = {"config": {f"{PROJECT}:{key}": value for key, value in self.config.items()}}
         (work / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
-        self.stack = auto.Stack.create(stack, _offline_workspace(work, root / "backend"))
+        self.stack = auto.Stack.create(stack, _offline_workspace(work, root / "backend", env))
         self.events: list[Any] = []
         self.output: list[str] = []
         self.seconds = 0.0
@@ -184,7 +185,8 @@ def test_offline_charts_fail_the_preview_up_front_naming_each_missing_chart(scra
 
     empty = scratch / "charts"
     empty.mkdir()
-    preview = Preview(scratch, stack, {"offlineCharts": "true", "chartCacheDir": str(empty)})
+    no_repo = {"FLOE_OFFLINE_CHARTS": str(scratch / "no-offline-repo")}
+    preview = Preview(scratch, stack, {"offlineCharts": "true", "chartCacheDir": str(empty)}, env=no_repo)
     with pytest.raises(auto.CommandError) as failure:
         preview.run()
 

@@ -54,3 +54,15 @@ def test_ready_when_nothing_is_missing(monkeypatch: pytest.MonkeyPatch, capsys: 
     monkeypatch.setattr(ready, "missing", lambda: ["a", "b"])
     assert ready.main() == 1
     assert capsys.readouterr().out == "not ready: a; b\n"
+
+
+def test_a_chart_in_neither_the_cache_nor_the_offline_repository_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from floe_test.versions import load_versions
+
+    monkeypatch.setenv("FLOE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FLOE_OFFLINE_CHARTS", str(tmp_path / "no-repo"))
+    pin = load_versions().charts["dagster"]
+    (problem,) = ready.missing_charts(load_versions())
+    assert problem.startswith(f"chart dagster {pin.version} is not in {tmp_path / 'cache' / 'charts'}")

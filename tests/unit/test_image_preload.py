@@ -9,6 +9,7 @@ import pytest
 
 from components.image_preload import ImagePreload, ImagePreloadArgs, TestRunnerBuild
 from floe_test import preload
+from floe_test.paths import REPO_ROOT
 from testing.errors import ConfigError
 
 
@@ -96,12 +97,17 @@ def test_platform_services_name_missing_secrets():
         PlatformServices("p", PlatformServicesArgs(services=profile.services, versions=versions, secrets={}))
 
 
-def test_offline_stack_names_every_missing_chart_and_how_to_get_it(tmp_path):
-    from floe_test.cli import main
+def test_offline_stack_names_every_missing_chart_and_how_to_get_it(tmp_path, monkeypatch):
+    import shutil
 
+    from floe_test.cli import main
+    from floe_test.versions import load_versions
+
+    monkeypatch.setenv("FLOE_OFFLINE_CHARTS", str(tmp_path / "no-offline-repo"))
     cache = tmp_path / "charts"
     cache.mkdir()
-    (cache / "dagster-1.13.24.tgz").write_bytes(b"cached")
+    dagster = load_versions().charts["dagster"]
+    shutil.copy(f"{REPO_ROOT.parent}/shared/charts/dagster-{dagster.version}.tgz", cache)
     args = [
         "render",
         "e2e",
@@ -118,8 +124,10 @@ def test_offline_stack_names_every_missing_chart_and_how_to_get_it(tmp_path):
         render("e2e", tmp_path / "out", overrides={"offlineCharts": "true", "chartCacheDir": str(cache)})
     message = str(info.value)
     assert "charts.polaris: chart polaris 1.7.0 is not in" in message
-    assert "helm pull polaris --repo https://downloads.apache.org/polaris/helm-chart --version 1.7.0" in message
-    assert "charts.dagster" not in message
+    assert f"helm pull polaris --repo https://downloads.apache.org/polaris/helm-chart --version 1.7.0 -d {cache}" in (
+        message
+    )
+    assert "charts.dagster" not in message  # in the cache
     assert "charts.postgresql" not in message  # our own charts are always local
     assert main(args) == 2
 

@@ -7,6 +7,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from floe_test.image_ref import normalize
 from floe_test.versions import load_versions
 from tests.unit.conftest import objects
 
@@ -76,7 +77,7 @@ def test_every_release_is_pinned_and_every_image_preloaded(rendered, stack):
         else:
             assert release["chart"].endswith(("charts/postgresql", "charts/app")), release["chart"]
         for ref in _image_refs(release["values"]):
-            assert ref in images or any(ref.startswith(f"{i.split(':')[0]}") for i in images), ref
+            assert normalize(ref) in {normalize(i) for i in images}, ref
     for ref in images:
         assert not ref.endswith(":latest")
     assert versions.images["busybox"].ref in images
@@ -86,7 +87,9 @@ def _image_refs(values: Any) -> list[str]:
     found: list[str] = []
     if isinstance(values, dict):
         if isinstance(values.get("repository"), str) and isinstance(values.get("tag"), str):
-            found.append(f"{values['repository']}:{values['tag']}")
+            registry = values.get("registry")
+            prefix = f"{registry}/" if isinstance(registry, str) and registry else ""
+            found.append(f"{prefix}{values['repository']}:{values['tag']}")
         for value in values.values():
             found += _image_refs(value)
     elif isinstance(values, list):

@@ -60,7 +60,7 @@ def test_endpoints_come_from_the_values_that_deployed_the_services(rendered):
     dagster = rendered["integration"]["releases"]["dagster"]["values"]
     assert env["FLOE_DAGSTER_PORT"] == str(dagster["dagsterWebserver"]["service"]["port"])
     services = json.loads(env["FLOE_SERVICES"])
-    assert {s["name"] for s in services} == {"postgres", "dagster"}
+    assert {s["name"] for s in services} == {"postgres", "dagster", "dagster-code"}
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
