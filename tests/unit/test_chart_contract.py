@@ -19,6 +19,7 @@ import yaml
 from floe_test.charts import ChartCache, ChartUnavailable, pinned_helm
 from floe_test.contract import ContractReport, SchemaValidator, check_render, template_release
 from floe_test.image_ref import InvalidReference, is_valid, normalize
+from floe_test.paths import CHARTS_DIR
 from floe_test.render import render
 from floe_test.versions import load_versions
 
@@ -69,7 +70,7 @@ def test_pinned_releases_are_templated_from_the_cached_chart_archive(contract: t
     for path in (out / "releases").glob("*.yaml"):
         release = yaml.safe_load(path.read_text())
         if release["repo"] is None:
-            assert Path(release["chart"]).parent.parent.name == "charts", release["chart"]  # charts/<ours>
+            assert Path(release["chart"]).parent == CHARTS_DIR, release["chart"]  # charts/<ours>
             continue
         pin = next(p for p in versions.charts.values() if p.name == release["chartName"])
         archive = Path(release["archive"])
