@@ -18,6 +18,8 @@ from components import (
     KindClusterArgs,
     PlatformServices,
     PlatformServicesArgs,
+    RunnerSandbox,
+    RunnerSandboxArgs,
     TestJob,
     TestJobArgs,
     TestNamespace,
@@ -199,6 +201,18 @@ def build_stack(
         # infrastructure errors are retried (twice); assertion failures never are.
         pytest_args += infra_rerun_args(2)
         extra_env |= {"FLOE_CI": "1", "FLOE_REQUIRE_CLUSTER": "1"}
+    # The runner's identity and its fence first; the Job only once the fence is proven (the check
+    # runs as the runner, with the admin kubeconfig).
+    sandbox = RunnerSandbox(
+        "runner",
+        RunnerSandboxArgs(
+            namespace=plan.namespace,
+            run_id=s.run_id,
+            kubeconfig=cluster.kubeconfig,
+            context=None if s.cluster_mode == "kubeconfig" else f"kind-{s.cluster_name}",
+        ),
+        opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[namespace]),
+    )
     job = TestJob(
         "tests",
         TestJobArgs(
@@ -218,7 +232,7 @@ def build_stack(
         ),
         opts=pulumi.ResourceOptions(
             providers={"kubernetes": cluster.provider},
-            depends_on=[namespace, preload, *([services] if services else [])],
+            depends_on=[namespace, sandbox, preload, *([services] if services else [])],
         ),
     )
     return {

@@ -53,6 +53,8 @@ class RenderMocks(pulumi.runtime.Mocks):
                     "config_hash": self.plan.config_hash,
                 }
             )
+        elif args.typ == _COMMAND and "floe_test.fence" in str(args.inputs.get("create", "")):
+            state["stdout"] = json.dumps({"fenced": True})
         elif args.typ == _COMMAND:
             state["stdout"] = json.dumps([{"image": i, "action": "loaded"} for i in self.plan.images])
         elif args.typ == _HELM_RELEASE:
