@@ -217,16 +217,37 @@ def render_kind_config(
 
 
 def config_hash(config: KindConfig, *, kind_version: str, node_image: str) -> str:
-    """Short hash of the config (without the hash labels) and the versions that make the cluster."""
+    """Short hash of the config (without the hash and marker labels) and the versions that make the cluster.
+
+    The marker (``floe_test.clusters``: who created the cluster) is left out, so the same config
+    has the same hash from any checkout.
+    """
+    from floe_test.clusters import MARKER_KEYS
+
     data = copy.deepcopy(config.data)
     for node in data["nodes"]:
-        (node.get("labels") or {}).pop(CONFIG_HASH_LABEL, None)
+        for key in (CONFIG_HASH_LABEL, *MARKER_KEYS):
+            (node.get("labels") or {}).pop(key, None)
     payload = json.dumps({"config": data, "kind": kind_version, "image": node_image}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def with_hash_label(config: KindConfig, digest: str) -> KindConfig:
+def with_hash_label(config: KindConfig, digest: str, marker: Mapping[str, str] | None = None) -> KindConfig:
+    """The config with the hash label (and the creator's marker labels) on every node."""
     data = copy.deepcopy(config.data)
     for node in data["nodes"]:
-        node.setdefault("labels", {})[CONFIG_HASH_LABEL] = digest
+        labels = node.setdefault("labels", {})
+        labels.update(marker or {})
+        labels[CONFIG_HASH_LABEL] = digest
     return KindConfig(config.source, data)
+
+
+def unpinned_node_images(config: KindConfig, *, allowed: Sequence[str] = ()) -> list[str]:
+    """``nodes[i].image: ...`` problems: a per-node image overrides the stack's node image, so a
+    registry image there must carry a digest too (``allowed``: images built on this machine)."""
+    problems = []
+    for i, node in enumerate(config.data["nodes"]):
+        image = node.get("image")
+        if image is not None and "@sha256:" not in str(image) and image not in allowed:
+            problems.append(f"nodes[{i}].image: {image!r} must be pinned by digest (IMAGE:TAG@sha256:...)")
+    return problems

@@ -73,3 +73,14 @@ def run_entry(
     except SystemExit as exc:
         return EXIT_OK if exc.code in (0, None) else EXIT_OTHER
     return guarded(lambda: body(args), prog=prog, debug=debug_wanted(args))
+
+
+def module_main(main: Callable[[list[str]], int], prog: str, *, runs_tests: bool = False) -> int:
+    """``python -m floe_test.X``: run ``main(argv)`` under the contract; ``--debug`` anywhere shows tracebacks.
+
+    Commands that run no tests never exit 1: their failures are "anything else" (2).
+    """
+    argv = sys.argv[1:]
+    debug = "--debug" in argv or debug_wanted()
+    code = guarded(lambda: main([a for a in argv if a != "--debug"]), prog=prog, debug=debug)
+    return EXIT_OTHER if code == EXIT_TESTS_FAILED and not runs_tests else code
