@@ -3,7 +3,7 @@
 Every node of a cluster a stack creates carries labels from the rendered kind config (kind passes
 them to the kubelet, so they exist from the node's first registration):
 
-    app.kubernetes.io/managed-by=floe-testinfra
+    floe.dev/managed-by=floe-testinfra
     floe.dev/owner=<hash of this machine's name and this checkout's path>
     floe.dev/stack=<stack>
 
@@ -25,7 +25,8 @@ from pathlib import Path
 
 from floe_test.paths import REPO_ROOT
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+#: Not app.kubernetes.io/managed-by: the kubelet refuses --node-labels in the kubernetes.io namespace.
+MANAGED_BY_LABEL = "floe.dev/managed-by"
 MANAGED_BY = "floe-testinfra"
 OWNER_LABEL = "floe.dev/owner"
 STACK_LABEL = "floe.dev/stack"

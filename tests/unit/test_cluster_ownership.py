@@ -21,7 +21,7 @@ from floe_test.clusters import (
     node_labels_of,
     owner_id,
 )
-from floe_test.kind_config import CONFIG_HASH_LABEL, config_hash
+from floe_test.kind_config import CONFIG_HASH_LABEL, config_hash, kubelet_accepts_label
 from floe_test.program import plan_stack
 from floe_test.settings import parse_settings
 
@@ -64,6 +64,8 @@ def test_every_node_of_a_created_cluster_carries_the_marker_and_the_hash_ignores
     for node in plan.kind_config.data["nodes"]:
         assert marker_labels(stack).items() <= node["labels"].items()
         assert node["labels"][CONFIG_HASH_LABEL] == plan.config_hash
+        # kind passes them as kubelet --node-labels: one the kubelet refuses means no node at all.
+        assert all(kubelet_accepts_label(key) for key in node["labels"]), node["labels"]
     # The same config from another checkout has the same hash (cluster reuse does not depend on paths).
     for node in plan.kind_config.data["nodes"]:
         node["labels"][OWNER_LABEL] = "someone-else"
