@@ -49,6 +49,8 @@ FAILURE_REASONS = WAITING_FAILURE_REASONS | TERMINATED_FAILURE_REASONS | POD_FAI
 LOG_TAIL_LINES = 50
 #: Events put into a failure message.
 EVENT_LIMIT = 10
+#: What the API answers (as the log text) for a container whose log the kubelet no longer has.
+UNRETRIEVABLE_LOG = "unable to retrieve container logs"
 #: Bound of one API request, in seconds (connect, read).
 REQUEST_TIMEOUT = (5.0, 30.0)
 #: Bound of one exec into a pod, in seconds (the websocket client takes one number).
@@ -200,8 +202,10 @@ class KubeClient:
         if failure.container != "-":
             if failure.restarts:
                 logs = self.logs(failure.pod, failure.namespace, failure.container, previous=True)
-            if not logs:
-                logs = self.logs(failure.pod, failure.namespace, failure.container)
+            if not logs or logs.startswith(UNRETRIEVABLE_LOG):
+                # The previous container may already be gone (the kubelet keeps one dead container and
+                # answers with a placeholder): the one that crashed last has the same output.
+                logs = self.logs(failure.pod, failure.namespace, failure.container) or logs
         events = tuple(self.events(failure.namespace, failure.pod))
         return replace(failure, logs=logs, events=events)
 
