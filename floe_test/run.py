@@ -26,6 +26,7 @@ from typing import Any
 
 from floe_test._private.engine_bound import EngineBound
 from floe_test._private.proc import child_pids, process_alive, signal_quietly
+from floe_test._private.reaper import become_subreaper, end_leftovers
 from floe_test.bounds import DESTROY_SECONDS, JOB_WAIT_MARGIN_SECONDS, REFRESH_SECONDS, RunBounds
 from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
 from floe_test.paths import REPO_ROOT, STATE_DIR
@@ -361,6 +362,8 @@ def run(options: RunOptions) -> int:
         except KeyboardInterrupt as exc:
             log(f"interrupted during preflight ({str(exc) or 'Ctrl-C'}): nothing was created, nothing to destroy")
             return EXIT_INFRA
+        # Orphans of the engine (plugins of a CLI killed by a signal) come back to us and end with the run.
+        adopting = become_subreaper()
         env = pulumi_environment()
         per_run = {
             **options.overrides,
@@ -433,8 +436,11 @@ def run(options: RunOptions) -> int:
                     except BaseException as exc:
                         log(f"destroy incomplete: {exc}")
                         reason = reason or f"destroy incomplete: {exc}"
-                    if not preexisting:
-                        remove_leaked_cluster(target.cluster)
+            if adopting:
+                # Before the leak check: an orphaned creation deletes its own cluster once its parent is gone.
+                end_leftovers(log=log)
+            if not keep and not preexisting:
+                remove_leaked_cluster(target.cluster)
     if collection is not None and collection.perf:
         try:
             append_history(collection.perf, history)

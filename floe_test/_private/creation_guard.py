@@ -6,14 +6,17 @@ cluster that no Pulumi state knew of. Around the creation (``kind create`` and t
 nodes) SIGINT, SIGTERM and SIGHUP are turned into an exception; on that, or on any failure (the
 result cannot be handed to Pulumi, so nothing else would ever delete it), the cluster is deleted
 before the process exits. The deletion runs in its own session, so a second signal to the group
-cannot cut it short; it is bounded.
+cannot cut it short; it is bounded. The death of the parent (the engine's plugin) counts as an
+interrupt: nothing could ever receive the result.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -59,6 +62,32 @@ def delete_detached(name: str, *, timeout: float = DELETE_TIMEOUT_SECONDS, log: 
     return True
 
 
+class _ParentWatch(threading.Thread):
+    """Interrupts this process (SIGTERM to itself) when its parent dies: the engine that asked for the
+    cluster is gone (e.g. a signal to the run's process group killed the Pulumi CLI, whose plugins
+    run in process groups of their own and never saw it), so the result can never be used.
+
+    Polls the parent id rather than PR_SET_PDEATHSIG, which fires when the parent's forking *thread*
+    exits: with a Go parent (the command provider) that can happen while the parent lives on.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        super().__init__(name="parent-watch", daemon=True)
+        self.parent = os.getppid()
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            if os.getppid() != self.parent:
+                _log(f"the process that started this creation (pid {self.parent}) is gone")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
 @contextmanager
 def deleted_unless_created(
     name: str,
@@ -77,6 +106,8 @@ def deleted_unless_created(
 
     for each in SIGNALS:
         previous[each] = signal.signal(each, interrupted)
+    watch = _ParentWatch()
+    watch.start()
     try:
         yield
     except BaseException as exc:
@@ -89,5 +120,6 @@ def deleted_unless_created(
             raise CreationInterrupted(f"{exc}; the partial cluster was deleted" if not existed else str(exc)) from None
         raise
     finally:
+        watch.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -153,3 +153,29 @@ def test_a_completed_creation_deletes_nothing():
     with deleted_unless_created("floe-x", existed=False, delete=deleted.append, log=lambda _: None):
         pass
     assert deleted == []
+
+
+def test_a_creation_whose_parent_dies_deletes_its_cluster(tmp_path):
+    # Live drill: SIGHUP to the run's process group killed the Pulumi CLI; the command provider and
+    # the creation below it run in a process group of their own and never saw the signal.
+    import subprocess
+    import sys
+
+    from testing.polling import wait_for_condition
+
+    marker = tmp_path / "deleted"
+    creation = (
+        "import sys, threading\n"
+        "from floe_test._private.creation_guard import deleted_unless_created\n"
+        "with deleted_unless_created('floe-x', existed=False, delete=lambda n: open(sys.argv[1], 'w').write(n),"
+        " log=lambda m: None):\n"
+        "    threading.Event().wait(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys, threading; subprocess.Popen([sys.executable, '-c', sys.argv[1], sys.argv[2]]);"
+         " threading.Event().wait(1.5)", creation, str(marker)],
+    )
+    parent.wait(timeout=30)  # the parent is gone; its child, the creation, lives on, orphaned
+    wait_for_condition(marker.exists, timeout=15, interval=0.2, description="the orphaned creation to clean up")
+    assert marker.read_text() == "floe-x"

@@ -174,3 +174,31 @@ def test_the_run_bound_adds_up_its_phases():
     shorter = run_bounds(parse_settings("integration", {"jobDeadlineSeconds": "600"}),
                          plan_stack(parse_settings("integration", {"jobDeadlineSeconds": "600"})))
     assert shorter.job == 900 and shorter.total < bounds.total
+
+
+def test_an_orphaned_engine_process_comes_back_and_is_ended_with_the_run(tmp_path):
+    # Live drill: SIGHUP killed the Pulumi CLI and its language host (in a process group of its own)
+    # ran on, orphaned. As a subreaper the run adopts such orphans and ends them when it is done.
+    import subprocess
+    import sys
+
+    script = (
+        "import subprocess, sys\n"
+        "from floe_test._private.reaper import become_subreaper, descendants, end_leftovers\n"
+        "from testing.polling import wait_for_condition\n"
+        "import os\n"
+        "assert become_subreaper()\n"
+        # the 'CLI' starts a 'plugin' in its own session and dies: the plugin is orphaned
+        "subprocess.run(['sh', '-c', 'setsid sleep 300 >/dev/null 2>&1 & echo $!'], check=True,"
+        " stdout=open(sys.argv[1], 'w'))\n"
+        "orphan = int(open(sys.argv[1]).read())\n"
+        "wait_for_condition(lambda: orphan in descendants(os.getpid()), timeout=10, interval=0.1,"
+        " description='the orphan to be adopted')\n"
+        "ended = end_leftovers(settle=1, log=print, is_engine=lambda pid: True)\n"
+        "print('ENDED', str(orphan) in ended)\n"
+        "os.kill(orphan, 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "pid")], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert "ENDED True" in proc.stdout, proc.stdout + proc.stderr
+    assert "ProcessLookupError" in proc.stderr  # the orphan is gone (and reaped: no zombie answers kill 0)

@@ -144,6 +144,8 @@ def harness(tmp_path, monkeypatch) -> Harness:
     monkeypatch.setattr(run_module, "collect", collect)
     monkeypatch.setattr(run_module.ClusterApi, "for_kind", classmethod(lambda cls, cluster: FakeApi()))
     monkeypatch.setattr(run_module, "kind_clusters", lambda: list(h.clusters))
+    monkeypatch.setattr(run_module, "become_subreaper", lambda: True)
+    monkeypatch.setattr(run_module, "end_leftovers", lambda **_: h.leak_checks.append("ended leftovers") or [])
     monkeypatch.setattr(run_module, "remove_leaked_cluster", h.leak_checks.append)
     monkeypatch.setattr(run_module, "finish_by_hand", lambda *a: ["kind delete cluster --name floe-integration"])
     return h
@@ -209,7 +211,7 @@ def test_failed_run_on_an_adopted_cluster_keeps_its_namespace_outside_the_stack_
     err = capsys.readouterr().err
     for command in ("logs job/test-runner", "exec", "get events", "top nodes"):
         assert command in err
-    assert harness.leak_checks == []  # an adopted cluster is never this run's to delete
+    assert harness.leak_checks == ["ended leftovers"]  # an adopted cluster is never this run's to delete
 
 
 def test_keep_on_failure_keeps_the_cluster_and_says_how_to_remove_it(harness, capsys):
@@ -221,15 +223,15 @@ def test_keep_on_failure_keeps_the_cluster_and_says_how_to_remove_it(harness, ca
     assert "make test-k8s-cleanup" in err and "debug the failed run in namespace floe-test-r1" in err
 
 
-def test_a_cluster_this_run_was_creating_is_checked_for_leaks_after_the_destroy(harness):
+def test_a_cluster_this_run_was_creating_is_checked_for_leaks_after_the_destroy_then_orphans_end(harness):
     assert run(options(harness)) == EXIT_PASSED
-    assert harness.leak_checks == ["floe-integration"]
+    assert harness.leak_checks == ["floe-integration", "ended leftovers"]
 
 
 def test_a_cluster_that_was_there_before_is_never_deleted_as_a_leak(harness):
     harness.clusters = ["floe-integration"]
     assert run(options(harness)) == EXIT_PASSED
-    assert harness.leak_checks == []
+    assert harness.leak_checks == ["ended leftovers"]
 
 
 def test_passed_run_is_not_detached(harness):
