@@ -72,13 +72,17 @@ tools: setup ## Install pinned, checksummed kind/kubectl/helm/pulumi into bin/ (
 # AIRGAPPED=1: images, charts and the node image built on this machine (make node-image airgapped-images).
 AIRGAP_SETTINGS = $(if $(AIRGAPPED),--set variant=airgapped --set nodeImage=local)
 
-test-k8s: setup tools ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 keeps it, AIRGAPPED=1 offline)
-	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
+# KEEP_CLUSTER=1 keeps the cluster always; KEEP_ON_FAILURE=1 keeps it (with the failed run's namespace,
+# Job, pod and results) only when the tests fail. Remove a kept cluster with `make test-k8s-cleanup`.
+KEEP_FLAGS = $(if $(KEEP_CLUSTER),--keep-cluster) $(if $(KEEP_ON_FAILURE),--keep-on-failure)
+
+test-k8s: setup tools ## Integration run in a 1-node Kind cluster; results in test-results/ (KEEP_CLUSTER=1 / KEEP_ON_FAILURE=1 keep it, AIRGAPPED=1 offline)
+	$(FLOE_TEST) run integration --out $(RESULTS)/integration $(KEEP_FLAGS) --reuse $(AIRGAP_SETTINGS)
 
 test-e2e: setup tools ## E2E run in a 3-node Kind cluster with the full platform (AIRGAPPED=1: the reduced offline variant)
-	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(if $(KEEP_CLUSTER),--keep-cluster) --reuse $(AIRGAP_SETTINGS)
+	$(FLOE_TEST) run e2e --out $(RESULTS)/e2e $(KEEP_FLAGS) --reuse $(AIRGAP_SETTINGS)
 
-test-k8s-cleanup: setup tools ## Destroy both stacks and this project's leftover clusters and namespaces
+test-k8s-cleanup: setup tools ## Destroy this checkout's stacks and the kind clusters it created (never another's)
 	$(FLOE_TEST) cleanup
 
 host-prep: setup ## Prepare Docker for kind on this host, only what is detected missing (root; docs/guides/air-gapped.md)

@@ -3,6 +3,7 @@
 from components.image_preload import ImageBuild, ImagePreload, ImagePreloadArgs, TestRunnerBuild
 from components.kind_cluster import KindCluster, KindClusterArgs
 from components.platform_services import PlatformServices, PlatformServicesArgs
+from components.runner_sandbox import RunnerSandbox, RunnerSandboxArgs
 from components.test_job import TestJob, TestJobArgs
 from components.test_namespace import TestNamespace, TestNamespaceArgs
 
@@ -14,6 +15,8 @@ __all__ = [
     "KindClusterArgs",
     "PlatformServices",
     "PlatformServicesArgs",
+    "RunnerSandbox",
+    "RunnerSandboxArgs",
     "TestJob",
     "TestJobArgs",
     "TestNamespace",

@@ -103,6 +103,10 @@ class KindCluster(pulumi.ComponentResource):
             f"{name}-provider",
             kubeconfig=self.kubeconfig,
             context=f"kind-{args.cluster_name}" if args.mode != "kubeconfig" else None,
+            # A cluster this stack created goes with the stack: when it no longer answers (deleted,
+            # stopped), what lived in it is dropped from the state instead of hanging the destroy. A
+            # cluster that outlives the stack (adopt, kubeconfig) is never given up on this way.
+            delete_unreachable=True if not retain else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(

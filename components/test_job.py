@@ -1,7 +1,9 @@
-"""TestJob: the pytest run as a ``batch/v1`` Job, with its least-privilege identity and results volume.
+"""TestJob: the pytest run as a ``batch/v1`` Job and its results volume.
 
-``job_manifest`` is a pure function: the component deploys what it returns and
-``templates/test-job.yaml`` is rendered from it (``make templates``; a test keeps them identical).
+Its identity (ServiceAccount, roles, the admission fence) is the RunnerSandbox component's; the
+program creates the Job only after that fence is proven. ``job_manifest`` is a pure function: the
+component deploys what it returns and ``templates/test-job.yaml`` is rendered from it
+(``make templates``; a test keeps them identical).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._private.labels import RUN_ID_LABEL, TYPE_PREFIX, common_labels
+from components._private.labels import TYPE_PREFIX, common_labels
 from components._private.validation import Problems
+from components.runner_sandbox import SandboxNames
 from testing.endpoints import Endpoint, endpoint_env
 
 RESULTS_DIR = "/results"
@@ -84,14 +87,12 @@ class TestJob(pulumi.ComponentResource):
     results_claim: pulumi.Output[str]
     """PersistentVolumeClaim holding /results after the pod is gone."""
     service_account: pulumi.Output[str]
-    """The runner's ServiceAccount."""
+    """The runner's ServiceAccount (made by RunnerSandbox)."""
 
     def __init__(self, name: str, args: TestJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:TestJob", name, None, opts)
         _validate(args)
         child = pulumi.ResourceOptions(parent=self)
-        for obj in rbac_manifests(args):
-            _resource(f"{name}-{obj['kind'].lower()}-{obj['metadata']['name']}", obj, child)
         k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata={"name": credentials_name(args), "namespace": args.namespace, "labels": _labels(args)},
@@ -109,7 +110,12 @@ class TestJob(pulumi.ComponentResource):
 
 
 def service_account_name(args: TestJobArgs) -> str:
-    return args.job_name
+    return sandbox_names(args).service_account
+
+
+def sandbox_names(args: TestJobArgs) -> SandboxNames:
+    """The names of the runner's sandbox (RunnerSandbox derives the same ones from the same inputs)."""
+    return SandboxNames(args.namespace, args.run_id, args.job_name)
 
 
 def results_claim_name(args: TestJobArgs) -> str:
@@ -143,6 +149,9 @@ def job_manifest(args: TestJobArgs) -> dict[str, Any]:
         {"name": "FLOE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "FLOE_PLATFORM_NAMESPACE", "value": args.platform_namespace},
         {"name": "FLOE_RESULTS_DIR", "value": RESULTS_DIR},
+        # Namespaces the tests create get the sandbox role through a RoleBinding (testing.sandbox).
+        {"name": "FLOE_SANDBOX_CLUSTERROLE", "value": sandbox_names(args).sandbox_role},
+        {"name": "FLOE_SERVICE_ACCOUNT", "value": service_account_name(args)},
         # The root filesystem is read-only: coverage keeps its data file in the /tmp emptyDir.
         {"name": "COVERAGE_FILE", "value": "/tmp/.coverage"},  # noqa: S108 - the pod's emptyDir
         *([{"name": "FLOE_PROBE_IMAGE", "value": args.probe_image}] if args.probe_image else []),
@@ -216,150 +225,9 @@ def results_claim_manifest(args: TestJobArgs) -> dict[str, Any]:
     }
 
 
-def rbac_manifests(args: TestJobArgs) -> list[dict[str, Any]]:
-    """Least privilege for the runner.
-
-    Read: pods, logs, services, endpoints, events, nodes, metrics, workloads (health checks,
-    diagnostics). Write: namespaces and what tests create in them, cluster-wide by RBAC (test
-    namespaces get unpredictable names), narrowed by a ValidatingAdmissionPolicy to namespaces
-    labelled with this run's id, so the runner can never change the platform or another run.
-    """
-    sa = service_account_name(args)
-    labels = _labels(args)
-    scoped = f"floe-{args.run_id}-{args.job_name}"
-    user = f"system:serviceaccount:{args.namespace}:{sa}"
-    read_rules = [
-        {
-            "apiGroups": [""],
-            "resources": [
-                "pods",
-                "pods/log",
-                "services",
-                "endpoints",
-                "events",
-                "nodes",
-                "namespaces",
-                "persistentvolumeclaims",
-                "configmaps",
-            ],
-            "verbs": ["get", "list", "watch"],
-        },
-        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
-        # Which StorageClass is the default (the results volume and the tests' PVCs depend on it).
-        {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]},
-        {
-            "apiGroups": ["apps"],
-            "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
-            "verbs": ["get", "list", "watch"],
-        },
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-    ]
-    write_rules = [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "delete", "patch", "update"]},
-        {
-            "apiGroups": [""],
-            "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims", "serviceaccounts"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
-        },
-        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
-        {
-            "apiGroups": ["networking.k8s.io"],
-            "resources": ["networkpolicies"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "update", "patch", "delete"]},
-    ]
-
-    def labelled(obj: str) -> str:
-        # Every branch is a bool: CEL will not unify a map literal with a typed ObjectMeta.
-        return (
-            f"(has({obj}.metadata.labels) && '{RUN_ID_LABEL}' in {obj}.metadata.labels && "
-            f"{obj}.metadata.labels['{RUN_ID_LABEL}'] == '{args.run_id}')"
-        )
-
-    in_run = (
-        "request.resource.resource == 'namespaces' ? "
-        f"(request.operation == 'DELETE' ? {labelled('oldObject')} : {labelled('object')}) : "
-        f"(namespaceObject != null && {labelled('namespaceObject')})"
-    )
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": sa, "namespace": args.namespace, "labels": labels},
-            "automountServiceAccountToken": True,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": f"{scoped}-read", "labels": labels},
-            "rules": read_rules,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
-            "rules": write_rules,
-        },
-        *(
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": f"{scoped}-{role}", "labels": labels},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{scoped}-{role}"},
-                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": args.namespace}],
-            }
-            for role in ("read", "sandbox")
-        ),
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": ["*"],
-                            "apiVersions": ["*"],
-                            # "*/*": every resource and subresource (pods/exec, pods/log, ...).
-                            "resources": ["*/*"],
-                            "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
-                        }
-                    ]
-                },
-                "matchConditions": [
-                    {"name": "only-the-test-runner", "expression": f"request.userInfo.username == '{user}'"}
-                ],
-                "validations": [
-                    {
-                        "expression": in_run,
-                        "message": (
-                            f"the test runner may write only in namespaces labelled {RUN_ID_LABEL}={args.run_id}"
-                        ),
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": f"{scoped}-sandbox", "labels": labels},
-            "spec": {"policyName": f"{scoped}-sandbox", "validationActions": ["Deny"]},
-        },
-    ]
-
-
 _RESOURCE_TYPES: dict[str, Any] = {
-    "ServiceAccount": k8s.core.v1.ServiceAccount,
     "PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
-    "ClusterRole": k8s.rbac.v1.ClusterRole,
-    "ClusterRoleBinding": k8s.rbac.v1.ClusterRoleBinding,
     "Job": k8s.batch.v1.Job,
-    "ValidatingAdmissionPolicy": k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
-    "ValidatingAdmissionPolicyBinding": k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
 }
 
 

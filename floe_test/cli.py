@@ -1,6 +1,8 @@
 """``floe-test``: the command line of floe-testinfra.
 
-Exit codes: 0 success (tests passed), 1 tests failed, 2 infrastructure or usage error.
+Exit codes (every command, floe_test/_private/entry.py): 0 success (tests passed), 1 tests failed or
+a performance regression where one fails the command, 2 anything else, with one message and no
+traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from testing.errors import InfraError
+from floe_test._private.entry import debug_wanted, guarded
 
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_INFRA = 0, 1, 2
 
@@ -97,7 +99,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from floe_test.run import cleanup
 
-    return cleanup()
+    return cleanup(tuple(args.stack or ()))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -114,17 +116,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_tools(args: argparse.Namespace) -> int:
     from floe_test.toolchain import main as toolchain_main
 
-    return toolchain_main(args.toolchain_args or ["status"])
+    code = toolchain_main(args.toolchain_args or ["status"])
+    return EXIT_INFRA if code == EXIT_TESTS_FAILED else code  # no tests here: a failure is "anything else"
 
 
 def _set_item(value: str) -> str:
-    if "=" not in value:
+    key = value.split("=", 1)[0]
+    if "=" not in value or not key.strip():
         raise argparse.ArgumentTypeError(f"{value!r} must be KEY=VALUE (a floe-testinfra setting)")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="floe-test", description="Kubernetes test infrastructure of floe.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: list[tuple[str, str, Callable[[argparse.Namespace], int]]] = [
         ("render", "write what a stack would create, without a cluster (Pulumi mocks)", cmd_render),
@@ -134,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "bring a stack up, run the test Job, collect results, destroy", cmd_run),
         ("collect", "collect results, logs, events and a summary of a run from its cluster", cmd_collect),
         ("perf", "performance history: report (Markdown + PNG trend chart) or compare a run", cmd_perf),
-        ("cleanup", "destroy both stacks and this project's leftover kind clusters", cmd_cleanup),
+        (
+            "cleanup",
+            "destroy this checkout's stacks and the kind clusters it created (marker on their nodes)",
+            cmd_cleanup,
+        ),
         ("sweep", "delete leftover test namespaces of crashed runs (by label and age)", cmd_sweep),
         ("tools", "install or show the pinned toolchain (kind, kubectl, helm, pulumi, plugins)", cmd_tools),
     ]
@@ -142,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, func in commands:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        # Also after the command (`floe-test run integration --debug`); unset, the top level's counts.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         parsers[name] = p
     parsers["render"].add_argument("stack", help="stack name: integration or e2e")
     parsers["render"].add_argument("--out", required=True, help="output folder")
@@ -193,21 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-age-hours", type=float, default=2.0, help="only namespaces older than this")
     sweep.add_argument("--dry-run", action="store_true", help="list, do not delete")
     sweep.add_argument("--context", help="kubectl context (default: current)")
+    parsers["cleanup"].add_argument(
+        "--stack", action="append", choices=["integration", "e2e"], help="only this stack and its clusters (repeatable)"
+    )
     parsers["tools"].add_argument("toolchain_args", nargs=argparse.REMAINDER, help="install | status [--tool X]")
     parsers["templates"].add_argument("--check", action="store_true", help="fail when the file is out of date")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Parse and run one command under the exit-code contract (one message, never a traceback)."""
     try:
-        code: int = args.func(args)
-    except InfraError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INFRA
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return EXIT_INFRA
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors: argparse printed the message
+        return EXIT_OK if exc.code in (0, None) else EXIT_INFRA
+    code: int = guarded(lambda: args.func(args), prog="floe-test", debug=debug_wanted(args))
     return code
 
 

@@ -59,6 +59,8 @@ READER_TIMEOUT = 180.0
 #: A stopping test pod's grace period (Kubernetes' default, 30 s) plus time for the kubelet to report.
 WRITER_GRACE_SECONDS = 45.0
 LOG_TAIL = 5000
+#: What the collector writes about a run rather than reads from its cluster.
+REPORT_FILES = ("summary.md", "metrics.json")
 
 
 @dataclass(frozen=True)
@@ -404,6 +406,13 @@ class Collection:
     regressions: list[dict[str, Any]] = field(default_factory=list)
     perf_baseline: str = ""
     """What the perf data was compared with (empty: no comparison)."""
+    cluster_reachable: bool = True
+    """False when nothing could be read from the cluster (no kubeconfig, API server down)."""
+
+    @property
+    def from_cluster(self) -> list[str]:
+        """Files read from the cluster (not the reports written about them)."""
+        return [f for f in self.collected if f not in REPORT_FILES]
 
 
 class Collector:
@@ -454,6 +463,7 @@ class Collector:
         out.mkdir(parents=True, exist_ok=True)
         self.redactor.add_environ()
         if self.api is None:
+            self.result.cluster_reachable = False
             self.missing("cluster: unreachable, nothing could be read from it")
         else:
             self.redactor.add_kubeconfig(self.api.kubeconfig)

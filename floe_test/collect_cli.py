@@ -41,10 +41,14 @@ def _history(args: argparse.Namespace, stack: str) -> Path:
 
 def collect_command(args: argparse.Namespace) -> int:
     from floe_test.collect import collect
+    from floe_test.preflight import check_out_dir, check_run_id
     from floe_test.run import run_target
     from floe_test.settings import parse_settings, read_stack_file
 
     settings = parse_settings(args.stack, read_stack_file(args.stack))
+    if args.run_id is not None:
+        check_run_id(args.run_id)
+    check_out_dir(Path(args.out))
     target = run_target(settings, args.run_id or settings.run_id)
     if args.namespace:
         from dataclasses import replace
@@ -58,6 +62,16 @@ def collect_command(args: argparse.Namespace) -> int:
     for missing in result.missing:
         print(f"  missing: {missing}", file=sys.stderr)
     print(f"summary: {out / 'summary.md'}")
+    if not result.cluster_reachable:
+        print(f"error: cluster {target.cluster} unreachable: nothing was collected from it", file=sys.stderr)
+        return EXIT_INFRA
+    if not result.from_cluster:
+        print(
+            f"error: nothing was collected from namespace {target.namespace} of cluster {target.cluster} "
+            "(wrong --run-id or --namespace?)",
+            file=sys.stderr,
+        )
+        return EXIT_INFRA
     return EXIT_OK
 
 

@@ -141,6 +141,15 @@ def validate_kind_config(data: Mapping[str, Any], source: str) -> None:
         labels = node.get("labels", {})
         if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):
             bad(f"{where}labels", "must map label names to string values (quote 'true')")
+        else:
+            for key in labels:
+                if not kubelet_accepts_label(str(key)):
+                    bad(
+                        f"{where}labels.{key}",
+                        "the kubelet refuses node labels in the kubernetes.io and k8s.io namespaces (kind passes "
+                        "them as --node-labels) except node.kubernetes.io/*, kubelet.kubernetes.io/* and a few "
+                        "well-known ones; use your own prefix",
+                    )
         _check_list(node.get("extraMounts", []), _MOUNT_FIELDS, f"{where}extraMounts", bad, _check_mount)
         _check_list(node.get("extraPortMappings", []), _PORT_FIELDS, f"{where}extraPortMappings", bad, _check_port)
     if nodes and not any(isinstance(n, Mapping) and n.get("role") == "control-plane" for n in nodes):
@@ -156,6 +165,30 @@ def validate_kind_config(data: Mapping[str, Any], source: str) -> None:
         bad("nodes[].extraPortMappings", f"host port {dup[1]}/{dup[2]} on {dup[0]} is mapped twice")
     if problems:
         raise ConfigError(problems)
+
+
+#: What kubelet --node-labels accepts in the kubernetes.io / k8s.io namespaces (kubelet's own list).
+_KUBELET_LABEL_PREFIXES = ("kubelet.kubernetes.io/", "node.kubernetes.io/")
+_KUBELET_LABELS = {
+    "beta.kubernetes.io/arch",
+    "beta.kubernetes.io/instance-type",
+    "beta.kubernetes.io/os",
+    "failure-domain.beta.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone",
+    "kubernetes.io/arch",
+    "kubernetes.io/hostname",
+    "kubernetes.io/os",
+    "node.kubernetes.io/instance-type",
+    "topology.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+}
+
+
+def kubelet_accepts_label(key: str) -> bool:
+    """Whether the kubelet accepts ``key`` in --node-labels (a node then never registers, otherwise)."""
+    domain = key.split("/", 1)[0] if "/" in key else ""
+    restricted = domain in {"kubernetes.io", "k8s.io"} or domain.endswith((".kubernetes.io", ".k8s.io"))
+    return not restricted or key in _KUBELET_LABELS or key.startswith(_KUBELET_LABEL_PREFIXES)
 
 
 def _check_list(items: Any, allowed: set[str], where: str, bad: Any, check_item: Any) -> None:
@@ -217,16 +250,37 @@ def render_kind_config(
 
 
 def config_hash(config: KindConfig, *, kind_version: str, node_image: str) -> str:
-    """Short hash of the config (without the hash labels) and the versions that make the cluster."""
+    """Short hash of the config (without the hash and marker labels) and the versions that make the cluster.
+
+    The marker (``floe_test.clusters``: who created the cluster) is left out, so the same config
+    has the same hash from any checkout.
+    """
+    from floe_test.clusters import MARKER_KEYS
+
     data = copy.deepcopy(config.data)
     for node in data["nodes"]:
-        (node.get("labels") or {}).pop(CONFIG_HASH_LABEL, None)
+        for key in (CONFIG_HASH_LABEL, *MARKER_KEYS):
+            (node.get("labels") or {}).pop(key, None)
     payload = json.dumps({"config": data, "kind": kind_version, "image": node_image}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def with_hash_label(config: KindConfig, digest: str) -> KindConfig:
+def with_hash_label(config: KindConfig, digest: str, marker: Mapping[str, str] | None = None) -> KindConfig:
+    """The config with the hash label (and the creator's marker labels) on every node."""
     data = copy.deepcopy(config.data)
     for node in data["nodes"]:
-        node.setdefault("labels", {})[CONFIG_HASH_LABEL] = digest
+        labels = node.setdefault("labels", {})
+        labels.update(marker or {})
+        labels[CONFIG_HASH_LABEL] = digest
     return KindConfig(config.source, data)
+
+
+def unpinned_node_images(config: KindConfig, *, allowed: Sequence[str] = ()) -> list[str]:
+    """``nodes[i].image: ...`` problems: a per-node image overrides the stack's node image, so a
+    registry image there must carry a digest too (``allowed``: images built on this machine)."""
+    problems = []
+    for i, node in enumerate(config.data["nodes"]):
+        image = node.get("image")
+        if image is not None and "@sha256:" not in str(image) and image not in allowed:
+            problems.append(f"nodes[{i}].image: {image!r} must be pinned by digest (IMAGE:TAG@sha256:...)")
+    return problems

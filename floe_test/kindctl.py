@@ -18,6 +18,7 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,20 @@ def delete(args: argparse.Namespace) -> None:
     run(["kind", "delete", "cluster", "--name", args.name], timeout=300, what=f"deleting kind cluster {args.name}")
 
 
+def creation_guard(args: argparse.Namespace) -> AbstractContextManager[None]:
+    """In create mode, a cluster this invocation creates is deleted again unless its result reaches
+    Pulumi (interrupts and failures included): see floe_test/_private/creation_guard.py."""
+    from floe_test._private.creation_guard import deleted_unless_created
+
+    if args.mode != "create":
+        return nullcontext()
+    try:
+        existed = args.name in existing_clusters()
+    except InfraError:  # kind or Docker unusable: ensure says so itself, and creates nothing
+        return nullcontext()
+    return deleted_unless_created(args.name, existed=existed)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m floe_test.kindctl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,12 +235,20 @@ def main(argv: list[str] | None = None) -> int:
             delete(args)
             return 0
         payload = json.loads(sys.stdin.read() or "{}")
-        print(json.dumps(ensure(args, payload)))
+        with creation_guard(args):
+            print(json.dumps(ensure(args, payload)), flush=True)
     except InfraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # the exit-code contract: one message, exit 2 (floe_test/_private/entry.py)
+        from floe_test._private.entry import failure_message
+
+        print(f"error: {failure_message(exc)}", file=sys.stderr)
+        return 2
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from floe_test._private.entry import module_main
+
+    raise SystemExit(module_main(main, "python -m floe_test.kindctl"))

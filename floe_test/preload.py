@@ -180,4 +180,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from floe_test._private.entry import module_main
+
+    raise SystemExit(module_main(main, "python -m floe_test.preload"))

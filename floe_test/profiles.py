@@ -31,6 +31,12 @@ from testing.errors import ConfigError, ConfigProblem
 
 PLACEHOLDER = re.compile(r"\{\{\s*(image|repository|registry|path|tag|secret|values|namespace)(?::([^}\s]+))?\s*\}\}")
 _IMAGE_KINDS = {"image", "repository", "registry", "path", "tag"}
+#: Anything that looks like one of our placeholders (``{{word}}`` or ``{{word:arg}}``), well formed or
+#: not; Helm templates in values (``{{ .Values.x }}``, ``{{ include "x" . }}``) never match.
+LOOSE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][\w-]*)\s*(?::\s*([^}]*?))?\s*\}\}")
+PLACEHOLDER_KINDS = ("image", "repository", "registry", "path", "tag", "secret", "values", "namespace")
+#: A secret name is a stack config key (``floe-testinfra:NAME``): a word, never one of the settings.
+SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _PROTOCOLS = {"http", "tcp"}
@@ -253,6 +259,18 @@ def parse_profile(
     ]
     parsed = [s for s in services if s is not None]
     ordered = install_order(parsed, lambda where, problem: bad(where, problem))
+    used = {secret for svc in services if svc for secret in svc.secrets}
+    for env, secret in test_job.secret_env.items():
+        problem = secret_name_problem(secret)
+        if problem:
+            bad(f"testJob.secretEnv.{env}", problem)
+        elif secret not in used:
+            known = ", ".join(sorted(used)) or "none"
+            bad(
+                f"testJob.secretEnv.{env}",
+                f"unknown secret {secret!r}: no service of the profile uses {{{{secret:{secret}}}}} "
+                f"(its secrets: {known})",
+            )
     endpoint_names = [e.name for s in services if s and s.enabled for e in s.endpoints]
     for dup in sorted({n for n in endpoint_names if endpoint_names.count(n) > 1}):
         bad("services.*.endpoints", f"endpoint name {dup!r} is used twice (names become env variables)")
@@ -391,6 +409,8 @@ def _parse_service(
         values = {}
     images: list[str] = []
     secrets: list[str] = []
+    for text, path in _malformed_placeholders(values, f"{where}.values"):
+        bad(path, text)
     for kind, arg, path in _placeholders(values, f"{where}.values"):
         if kind in _IMAGE_KINDS:
             if arg not in versions.images:
@@ -398,8 +418,9 @@ def _parse_service(
             else:
                 images.append(arg)
         elif kind == "secret":
-            if not arg:
-                bad(path, "{{secret:NAME}} needs a name")
+            problem = secret_name_problem(arg)
+            if problem:
+                bad(path, problem)
             else:
                 secrets.append(arg)
         elif kind == "values":
@@ -496,6 +517,44 @@ def _parse_endpoints(
             )
         )
     return tuple(endpoints)
+
+
+def secret_name_problem(name: str) -> str | None:
+    """Why ``{{secret:NAME}}`` cannot name a stack secret, or ``None`` when it can."""
+    from floe_test.settings import KEYS
+
+    if not name:
+        return "{{secret:NAME}} needs a name (empty placeholder)"
+    if not SECRET_NAME.match(name):
+        return f"unknown secret {name!r}: a secret name is letters and digits, starting with a letter"
+    if name in KEYS:
+        return f"unknown secret {name!r}: it is a stack setting (floe-testinfra:{name}), not a secret; rename it"
+    return None
+
+
+def _malformed_placeholders(node: Any, path: str) -> list[tuple[str, str]]:
+    """(problem, path) for each ``{{word...}}`` that is not one of our placeholders, well formed."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            found += _malformed_placeholders(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found += _malformed_placeholders(v, f"{path}[{i}]")
+    elif isinstance(node, str):
+        for m in LOOSE_PLACEHOLDER.finditer(node):
+            kind, arg = m.group(1), m.group(2)
+            if kind not in PLACEHOLDER_KINDS:
+                found.append((f"unknown placeholder {m.group(0)} (known: {', '.join(PLACEHOLDER_KINDS)})", path))
+            elif kind != "namespace" and not PLACEHOLDER.fullmatch(m.group(0)):
+                found.append((f"{m.group(0)} needs a name: {{{{{kind}:NAME}}}} (empty placeholder)", path))
+            elif kind == "namespace" and arg is not None:
+                found.append((f"{m.group(0)}: {{{{namespace}}}} takes no argument", path))
+            elif kind == "secret" and PLACEHOLDER.fullmatch(node.strip()) is None:
+                found.append(
+                    (f"{m.group(0)} must be the whole value, not part of a string (secrets stay secret)", path)
+                )
+    return found
 
 
 def _placeholders(node: Any, path: str) -> list[tuple[str, str, str]]:

@@ -20,6 +20,8 @@ from components import (
     KindClusterArgs,
     PlatformServices,
     PlatformServicesArgs,
+    RunnerSandbox,
+    RunnerSandboxArgs,
     TestJob,
     TestJobArgs,
     TestNamespace,
@@ -27,12 +29,14 @@ from components import (
     TestRunnerBuild,
 )
 from floe_test.charts import ChartArchive, ChartCache, default_cache_dir
+from floe_test.clusters import marker_labels
 from floe_test.image_tag import runner_image_ref
 from floe_test.kind_config import (
     KindConfig,
     config_hash,
     load_kind_config,
     render_kind_config,
+    unpinned_node_images,
     with_hash_label,
 )
 from floe_test.local_images import LocalBuild, builds_for, with_content_tags
@@ -87,22 +91,49 @@ def resolve_node_image(settings: StackSettings, versions: Versions) -> tuple[str
     return settings.node_image or versions.node_image, ()
 
 
+def check_node_images(settings: StackSettings, config: KindConfig, node_image: str) -> None:
+    """Every registry node image, the stack's and any per-node one in the kind config, carries a digest
+    (only an image built on this machine, nodeImage=local, has none)."""
+    problems = []
+    local = node_image if settings.node_image == "local" else None
+    # (The stack's own nodeImage setting is checked where settings are read, naming --set or the file.)
+    for problem in unpinned_node_images(config, allowed=[local] if local else []):
+        field, _, text = problem.partition(": ")
+        problems.append(ConfigProblem(config.source, field, text))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _named_after_setting(problem: ConfigProblem, settings: StackSettings) -> ConfigProblem:
+    """A profile problem caused by a setting (an unknown variant, an unknown disabled service) names
+    the setting where the user gave it (``--set`` or the stack file), not the profile."""
+    if problem.field == "variants" and problem.problem.startswith("unknown variant") and settings.variant:
+        return ConfigProblem(*settings.where("variant"), problem.problem)
+    if problem.field == "services" and problem.problem.startswith("cannot disable"):
+        return ConfigProblem(*settings.where("disabledServices"), problem.problem)
+    return problem
+
+
 def plan_stack(settings: StackSettings, versions: Versions | None = None) -> StackPlan:
     # Images built here get the tag of their current content, so values, plan and preload agree.
     versions = with_content_tags(versions or load_versions())
     disabled = settings.disabled_services
-    profile = load_profile(settings.profile, versions, disabled=disabled, variant=settings.variant)
+    try:
+        profile = load_profile(settings.profile, versions, disabled=disabled, variant=settings.variant)
+    except ConfigError as exc:
+        raise ConfigError([_named_after_setting(p, settings) for p in exc.problems]) from None
     if not settings.services_enabled:
         profile = load_profile(
             settings.profile, versions, disabled=frozenset(s.name for s in profile.services), variant=settings.variant
         )
     deadline = settings.job_deadline_seconds or profile.test_job.active_deadline_seconds
     if profile.test_job.test_timeout_seconds > deadline:
+        source, key = settings.where("jobDeadlineSeconds") if settings.job_deadline_seconds else ("profile", "-")
         raise ConfigError(
             [
                 ConfigProblem(
-                    "stack settings",
-                    "jobDeadlineSeconds",
+                    source,
+                    key,
                     f"{deadline} s is shorter than one test's timeout ({profile.test_job.test_timeout_seconds} s, "
                     "testTimeoutSeconds of the profile): the deadline would end the run inside the first slow test",
                 )
@@ -117,6 +148,7 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
         extra_mounts=settings.extra_mounts,
         containerd_patches=patches,
     )
+    check_node_images(settings, rendered, node_image)
     digest = config_hash(rendered, kind_version=versions.kind, node_image=node_image)
     runner = settings.test_image or runner_image_ref(versions, profile.test_job.image)
     images = [runner, versions.images[profile.test_job.helper_image].ref]
@@ -125,7 +157,7 @@ def plan_stack(settings: StackSettings, versions: Versions | None = None) -> Sta
         settings,
         versions,
         profile,
-        with_hash_label(rendered, digest),
+        with_hash_label(rendered, digest, marker_labels(settings.stack)),
         digest,
         runner,
         tuple(dict.fromkeys(images)),
@@ -167,7 +199,7 @@ def build_stack(
             config=plan.kind_config,
             config_hash=plan.config_hash,
             node_image=plan.node_image,
-            node_image_local=plan.node_image != plan.versions.node_image,
+            node_image_local=s.node_image == "local",
             mode=s.cluster_mode,  # type: ignore[arg-type]
             kubeconfig=kubeconfig,
             ready_timeout_seconds=s.ready_timeout_seconds,
@@ -231,6 +263,18 @@ def build_stack(
         # infrastructure errors are retried (twice); assertion failures never are.
         pytest_args += infra_rerun_args(2)
         extra_env |= {"FLOE_CI": "1", "FLOE_REQUIRE_CLUSTER": "1"}
+    # The runner's identity and its fence first; the Job only once the fence is proven (the check
+    # runs as the runner, with the admin kubeconfig).
+    sandbox = RunnerSandbox(
+        "runner",
+        RunnerSandboxArgs(
+            namespace=plan.namespace,
+            run_id=s.run_id,
+            kubeconfig=cluster.kubeconfig,
+            context=None if s.cluster_mode == "kubeconfig" else f"kind-{s.cluster_name}",
+        ),
+        opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[namespace]),
+    )
     job = TestJob(
         "tests",
         TestJobArgs(
@@ -250,7 +294,7 @@ def build_stack(
         ),
         opts=pulumi.ResourceOptions(
             providers={"kubernetes": cluster.provider},
-            depends_on=[namespace, preload, *([services] if services else [])],
+            depends_on=[namespace, sandbox, preload, *([services] if services else [])],
         ),
     )
     return {

@@ -9,6 +9,8 @@ Helm release with its fully merged values, and a plan summary. Secrets are rende
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,13 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from floe_test.program import StackPlan, build_stack, plan_stack
-from floe_test.settings import parse_settings, read_stack_file
+from floe_test.settings import settings_with_overrides
+from testing.errors import ConfigError, ConfigProblem
 
 PROJECT = "floe-testinfra"
 _HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+#: The plan summary every render writes; its presence marks a folder as an earlier render.
+PLAN_FILE = "plan.json"
 _COMMAND = "command:local:Command"
 
 
@@ -53,6 +58,8 @@ class RenderMocks(pulumi.runtime.Mocks):
                     "config_hash": self.plan.config_hash,
                 }
             )
+        elif args.typ == _COMMAND and "floe_test.fence" in str(args.inputs.get("create", "")):
+            state["stdout"] = json.dumps({"fenced": True})
         elif args.typ == _COMMAND:
             state["stdout"] = json.dumps([{"image": i, "action": "loaded"} for i in self.plan.images])
         elif args.typ == _HELM_RELEASE:
@@ -149,11 +156,48 @@ def release_of(resource: Recorded, plan: StackPlan) -> dict[str, Any]:
     }
 
 
+def check_render_target(out: Path) -> None:
+    """``out`` is written afresh: it must not be a file, and an existing folder must be empty or an
+    earlier render (which is replaced whole, so no file of an older render survives)."""
+    from floe_test.preflight import check_out_dir
+
+    check_out_dir(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / PLAN_FILE).is_file():
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "--out",
+                    str(out),
+                    f"is a folder with other files than an earlier render (no {PLAN_FILE}); name a new or empty "
+                    "folder (a render replaces its folder whole)",
+                )
+            ]
+        )
+
+
 def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) -> dict[str, Any]:
-    """Render ``stack`` into ``out``; return the plan summary (also written as plan.json)."""
-    raw = {**read_stack_file(stack), **(overrides or {})}
-    plan = plan_stack(parse_settings(stack, raw))
+    """Render ``stack`` into a fresh ``out``; return the plan summary (also written as plan.json).
+
+    Everything is checked and rendered before ``out`` is touched; the files are written into a
+    temporary sibling folder that then replaces ``out``: bad input leaves nothing behind, and no
+    file of an earlier render survives.
+    """
+    check_render_target(out)
+    plan = plan_stack(settings_with_overrides(stack, overrides or {}))
     resources, _ = run_under_mocks(plan, stack=stack)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        summary = write_render(plan, resources, staging, stack)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return summary
+
+
+def write_render(plan: StackPlan, resources: list[Recorded], out: Path, stack: str) -> dict[str, Any]:
     manifests = [m for r in resources if (m := manifest_of(r)) is not None]
     # In the plan's install order: mocks record registrations in whatever order they complete.
     order = [s.name for s in plan.profile.enabled_services]
@@ -181,5 +225,5 @@ def render(stack: str, out: Path, *, overrides: dict[str, str] | None = None) ->
         "config_hash": plan.config_hash,
         "namespace": plan.namespace,
     }
-    (out / "plan.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / PLAN_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -1,8 +1,10 @@
 """``floe-test run STACK``: preflight -> up -> wait for the test Job -> collect -> destroy.
 
 Driven through the Pulumi Automation API with the local file backend. ``destroy`` runs in
-``finally`` (also after Ctrl-C/SIGTERM and after a half-finished ``up``) unless the cluster is to be
-kept. Exit code: 0 tests passed, 1 tests failed, 2 infrastructure or usage error.
+``finally`` (also after Ctrl-C/SIGTERM/SIGHUP and after a half-finished ``up``) unless the cluster is
+to be kept. Every phase is bounded (floe_test/bounds.py); past the bound of refresh or destroy the
+exact commands to finish by hand are printed. Exit code: 0 tests passed, 1 tests failed, 2 anything
+else (floe_test/_private/entry.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import secrets
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +24,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from floe_test._private.engine_bound import EngineBound
 from floe_test._private.proc import child_pids, process_alive, signal_quietly
+from floe_test._private.reaper import become_subreaper, end_leftovers
+from floe_test.bounds import DESTROY_SECONDS, JOB_WAIT_MARGIN_SECONDS, REFRESH_SECONDS, RunBounds
 from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
 from floe_test.kindctl import DIAGNOSTICS_ENV
 from floe_test.paths import REPO_ROOT, STATE_DIR
@@ -124,13 +130,49 @@ def select_stack(stack_name: str, env: dict[str, str]) -> Any:
     return auto.create_or_select_stack(stack_name=stack_name, work_dir=str(REPO_ROOT), opts=opts)
 
 
-#: The Job's own deadline ends it; the wait allows this much more for Kubernetes to say so (the
-#: pod's grace period, the Job controller) before calling the run an infrastructure problem.
-JOB_WAIT_MARGIN_SECONDS = 300
+__all__ = ["JOB_WAIT_MARGIN_SECONDS", "RunOptions", "cleanup", "run"]
+
 #: How long a failed run's namespace (Job, pod, results volume) is kept for debugging.
 KEEP_FAILED_TTL_SECONDS = 3600
 #: Types whose resources are detached from the stack on failure, so ``destroy`` leaves them in the cluster.
 KEPT_TYPES = ("floe:testinfra:TestNamespace", "floe:testinfra:TestJob")
+
+
+def existing_stack(stack_name: str, env: dict[str, str]) -> Any | None:
+    """The stack if this checkout's backend has its state, else ``None`` (nothing is created)."""
+    from pulumi import automation as auto
+
+    from floe_test.toolchain import Toolchain
+
+    if not (STATE_DIR / "pulumi").is_dir():
+        return None
+    command = auto.PulumiCommand(root=str(Toolchain().pulumi_root))
+    opts = auto.LocalWorkspaceOptions(work_dir=str(REPO_ROOT), env_vars=env, pulumi_command=command)
+    try:
+        return auto.select_stack(stack_name=stack_name, work_dir=str(REPO_ROOT), opts=opts)
+    except auto.StackNotFoundError:
+        return None
+
+
+def stack_kubeconfig(stack_name: str) -> str | None:
+    """The secret ``floe-testinfra:kubeconfig`` of an existing stack (clusterMode kubeconfig)."""
+    stack = existing_stack(stack_name, pulumi_environment())
+    if stack is None:
+        return None
+    try:
+        return str(stack.get_config("floe-testinfra:kubeconfig").value)
+    except Exception:
+        return None
+
+
+def kind_clusters() -> list[str]:
+    """Running kind clusters (empty when kind or Docker cannot tell)."""
+    from floe_test.kindctl import existing_clusters
+
+    try:
+        return existing_clusters()
+    except InfraError:
+        return []
 
 
 def run_target(settings: Any, run_id: str) -> Target:
@@ -189,7 +231,7 @@ def print_debug_commands(target: Target) -> None:
 
 
 class _Interrupts:
-    """Ctrl-C and SIGTERM, handled so that a run never leaves anything behind.
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal), handled so that a run never leaves anything behind.
 
     - Outside engine operations (the wait for the Job), the first signal interrupts at once.
     - During an engine operation (``pulumi up``) it is deferred: Pulumi is asked to stop after the
@@ -197,11 +239,11 @@ class _Interrupts:
       returned. Raising inside the Automation API call instead leaves the CLI writing into a closed
       pipe: it dies holding the stack's lock, with half-created resources and orphaned plugins
       (found by a live drill). A terminal Ctrl-C reaches the Pulumi CLI itself (same process group);
-      SIGTERM, typically sent to our process alone, is forwarded to it as SIGINT.
+      SIGTERM and SIGHUP, typically sent to our process alone, are forwarded to it as SIGINT.
     - While cleaning up (collect, destroy), further signals are reported, not obeyed.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.cleaning = False
@@ -218,7 +260,7 @@ class _Interrupts:
             if self.pending is None:
                 self.pending = name
                 log(f"{name}: asking Pulumi to stop after the operations in flight; then collect and destroy")
-                if signum == signal.SIGTERM:
+                if signum != signal.SIGINT:
                     for pid in child_pids(os.getpid()):
                         signal_quietly(pid, signal.SIGINT)
             else:
@@ -277,13 +319,24 @@ def preflight_plan(settings: Any) -> Any:
         raise PrerequisiteError(str(exc)) from None
 
 
+class BoundExceeded(InfraError):
+    """An engine operation outlived its bound and was stopped."""
+
+
 def run(options: RunOptions) -> int:
+    from floe_test.bounds import run_bounds
     from floe_test.doctor import diagnose, report
-    from floe_test.settings import KNOWN_STACKS, parse_settings, read_stack_file
+    from floe_test.preflight import check_fence_possible, check_out_dir, check_run_id
+    from floe_test.settings import KNOWN_STACKS, read_stack_file, settings_with_overrides
 
     if options.stack not in KNOWN_STACKS:
         read_stack_file(options.stack)  # raises the "unknown stack" error naming the known ones
-    settings = parse_settings(options.stack, {**read_stack_file(options.stack), **options.overrides})
+    # Arguments first: a bad --run-id or --out must stop the run before anything exists.
+    if options.run_id is not None:
+        check_run_id(options.run_id)
+    check_out_dir(options.out)
+    overrides = {**options.overrides, **({"clusterMode": "adopt"} if options.adopt else {})}
+    settings = settings_with_overrides(options.stack, overrides)
     run_id = options.run_id or new_run_id()
     target = run_target(settings, run_id)
     history = options.perf_history or STATE_DIR / "perf" / f"{options.stack}.jsonl"
@@ -291,6 +344,12 @@ def run(options: RunOptions) -> int:
         try:
             with phase("preflight"):
                 plan = preflight_plan(settings)
+                bounds = run_bounds(settings, plan)
+                log(
+                    f"bounds: up ≤ {bounds.up}s, tests ≤ {bounds.job}s, collect ≤ {bounds.collect}s, "
+                    f"refresh ≤ {bounds.refresh}s, destroy ≤ {bounds.destroy}s (whole run ≤ {bounds.total}s)"
+                )
+                check_fence_possible(settings, plan, stack_kubeconfig=lambda: stack_kubeconfig(options.stack))
                 checks = diagnose(
                     options.stack,
                     node_image=plan.node_image,
@@ -300,9 +359,13 @@ def run(options: RunOptions) -> int:
                 if not report(checks):
                     log("preflight failed: nothing was created")
                     return EXIT_INFRA
+                # A cluster that is there now is not this run's to clean up if it leaks; one that is not, is.
+                preexisting = settings.cluster_mode != "create" or settings.cluster_name in kind_clusters()
         except KeyboardInterrupt as exc:
             log(f"interrupted during preflight ({str(exc) or 'Ctrl-C'}): nothing was created, nothing to destroy")
             return EXIT_INFRA
+        # Orphans of the engine (plugins of a CLI killed by a signal) come back to us and end with the run.
+        adopting = become_subreaper()
         env = pulumi_environment()
         per_run = {
             **options.overrides,
@@ -322,12 +385,9 @@ def run(options: RunOptions) -> int:
         collection: Any = None
         try:
             with phase(f"up (stack {options.stack}, run {run_id})"), interrupts.engine():
-                stack.up(on_output=engine_output)
+                bounded_engine("up", bounds.up, lambda: stack.up(on_output=engine_output))
             with phase(f"wait for job/{target.job} in namespace {target.namespace}"):
-                deadline = settings.job_deadline_seconds or plan.profile.test_job.active_deadline_seconds
-                job_state = wait_for_job(
-                    target.cluster, target.namespace, target.job, timeout=deadline + JOB_WAIT_MARGIN_SECONDS
-                )
+                job_state = wait_for_job(target.cluster, target.namespace, target.job, timeout=bounds.job)
         except KeyboardInterrupt as exc:
             reason = f"interrupted ({str(exc) or 'Ctrl-C'})"
         except InfraError as exc:
@@ -335,11 +395,11 @@ def run(options: RunOptions) -> int:
         except Exception as exc:  # Automation API CommandError and friends: recorded, then cleaned up
             reason = engine_failure(exc)
         finally:
-            # From here on a second Ctrl-C/SIGTERM must not skip the destroy.
+            # From here on a second Ctrl-C/SIGTERM/SIGHUP must not skip the destroy.
             interrupts.cleaning = True
-            with phase(f"collect into {options.out}"):
-                try:
-                    collection = collect(
+            with phase(f"collect into {options.out} (≤ {bounds.collect}s)"):
+                collection, problem = bounded_collect(
+                    lambda: collect(
                         target.cluster,
                         target.namespace,
                         options.out,
@@ -348,37 +408,43 @@ def run(options: RunOptions) -> int:
                         target=target,
                         perf_history=history,
                         perf_thresholds=options.perf_thresholds,
-                    )
+                    ),
+                    bounds.collect,
+                )
+                if collection is not None:
                     job_state = collection.job_state
-                except BaseException as exc:  # collection must never prevent the destroy below
-                    log(f"collection incomplete: {type(exc).__name__}: {exc}")
-                    reason = reason or f"collection interrupted: {exc}"
+                else:
+                    log(f"collection incomplete: {problem}")
+                    reason = reason or f"collection incomplete: {problem}"
             code = exit_code_for(job_state) if job_state else EXIT_INFRA
             failed = code != EXIT_PASSED
             keep = options.keep_cluster or (options.keep_on_failure and failed)
-            if failed and job_state:
-                print_debug_commands(target)
             if keep:
+                if failed and job_state:
+                    print_debug_commands(target)
                 log(
-                    f"keeping the cluster: `kubectl --context {target.kube_context} -n {target.namespace} get all`; "
-                    "remove it with `make test-k8s-cleanup`"
+                    f"keeping the cluster {target.cluster} with everything in it: "
+                    f"`kubectl --context {target.kube_context} -n {target.namespace} get all`; "
+                    f"remove it later with `make test-k8s-cleanup` (floe-test cleanup --stack {options.stack})"
                 )
             else:
                 if failed and job_state:
-                    try:
-                        kept = keep_failed_run(stack, target)
-                        log(
-                            f"kept namespace {target.namespace} (Job and results) outside the stack: {len(kept)} "
-                            f"resource(s); the sweeper deletes it after {KEEP_FAILED_TTL_SECONDS}s"
-                        )
-                    except BaseException as exc:
-                        log(f"could not keep namespace {target.namespace}: {exc}")
+                    keep_or_explain(stack, target, settings, options)
                 with phase("destroy"):
                     try:
-                        destroy_stack(stack)
+                        destroy_stack(
+                            stack,
+                            bounds=bounds,
+                            by_hand=finish_by_hand(options.stack, settings, target, plan, env),
+                        )
                     except BaseException as exc:
-                        log(f"destroy failed: {exc}; run `make test-k8s-cleanup`")
-                        reason = reason or f"destroy failed: {exc}"
+                        log(f"destroy incomplete: {exc}")
+                        reason = reason or f"destroy incomplete: {exc}"
+            if adopting:
+                # Before the leak check: an orphaned creation deletes its own cluster once its parent is gone.
+                end_leftovers(log=log)
+            if not keep and not preexisting:
+                remove_leaked_cluster(target.cluster)
     if collection is not None and collection.perf:
         try:
             append_history(collection.perf, history)
@@ -395,42 +461,206 @@ def run(options: RunOptions) -> int:
     return code
 
 
-def destroy_stack(stack: Any) -> None:
-    """Refresh, then destroy; a lock left by a dead Pulumi process is removed first."""
-    for attempt in (1, 2):
+def keep_or_explain(stack: Any, target: Target, settings: Any, options: RunOptions) -> None:
+    """A failed run: keep its namespace for debugging where it can outlive the stack, else say where to look.
+
+    In create mode the stack owns the cluster and ``destroy`` deletes it with every namespace in it:
+    only keeping the whole cluster (--keep-on-failure) keeps anything, so nothing else is promised.
+    """
+    if settings.cluster_mode == "create":
+        log(
+            f"the failed run's namespace {target.namespace} goes with cluster {target.cluster}, which the stack "
+            f"deletes now; what was collected is in {options.out}. To keep the cluster of a failed run for "
+            "debugging: --keep-on-failure (make test-k8s KEEP_ON_FAILURE=1), then `make test-k8s-cleanup`"
+        )
+        return
+    if options.ci:
+        log(f"CI run: namespace {target.namespace} is not kept; what was collected is in {options.out}")
+        return
+    try:
+        kept = keep_failed_run(stack, target)
+    except BaseException as exc:
+        log(f"could not keep namespace {target.namespace}: {exc}")
+        return
+    print_debug_commands(target)
+    log(
+        f"kept namespace {target.namespace} (Job and results) in cluster {target.cluster}, outside the stack: "
+        f"{len(kept)} resource(s); the sweeper deletes it after {KEEP_FAILED_TTL_SECONDS}s "
+        f"(`kubectl --context {target.kube_context} delete namespace {target.namespace}` removes it now)"
+    )
+
+
+def bounded_engine(what: str, seconds: float, operation: Any) -> Any:
+    """Run one engine operation under its bound; past it Pulumi is stopped and :class:`BoundExceeded` raised."""
+    with EngineBound(what, seconds, log=log) as bound:
+        try:
+            return operation()
+        except Exception as exc:
+            if bound.expired:
+                raise BoundExceeded(
+                    f"{what} did not finish within its bound of {seconds:.0f}s and was stopped ({type(exc).__name__})"
+                ) from exc
+            raise
+
+
+def bounded_collect(operation: Any, seconds: float) -> tuple[Any, str]:
+    """(the collection, "") or (None, why not): collect runs in a worker so its bound holds whatever
+    it waits on; past the bound the run moves on to the destroy."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = operation()
+        except BaseException as exc:  # reported, never raised: collection must not prevent the destroy
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    worker = threading.Thread(target=work, name="collect", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return None, f"collect did not finish within its bound of {seconds:.0f}s; destroying anyway"
+    if "result" in box:
+        return box["result"], ""
+    return None, str(box.get("error", "no result"))
+
+
+def remove_leaked_cluster(cluster: str) -> None:
+    """After the destroy: the cluster this run set out to create must be gone, even if its creation was
+    cut short before Pulumi recorded it (an interrupt, a killed engine). Deleted only if ours."""
+    from floe_test.clusters import judge
+    from floe_test.kindctl import existing_clusters
+
+    try:
+        if cluster not in existing_clusters():
+            return
+    except InfraError as exc:
+        log(f"could not check for a leftover kind cluster {cluster}: {exc}")
+        return
+    verdict = judge(cluster)
+    if not verdict.ours:
+        log(f"kind cluster {cluster} is still there but not deleted: {verdict.reason}")
+        return
+    log(f"kind cluster {cluster} outlived the stack (its creation was cut short): deleting it")
+    delete_kind_cluster(cluster)
+
+
+def delete_kind_cluster(cluster: str, *, timeout: float = 300) -> bool:
+    from floe_test._private.proc import run as run_tool
+    from floe_test.kindctl import existing_clusters
+
+    try:
+        run_tool(
+            ["kind", "delete", "cluster", "--name", cluster], timeout=timeout, what=f"deleting kind cluster {cluster}"
+        )
+    except InfraError as exc:
+        if cluster in kind_clusters():
+            log(f"kind cluster {cluster} not deleted: {exc}; delete it by hand: kind delete cluster --name {cluster}")
+            return False
+    return cluster not in existing_clusters()
+
+
+def finish_by_hand(stack_name: str, settings: Any, target: Target, plan: Any, env: dict[str, str]) -> list[str]:
+    """The exact commands that finish a destroy that could not (bounded, or failed)."""
+    from floe_test.toolchain import Toolchain
+
+    pulumi = Toolchain().pulumi_root / "bin" / "pulumi"
+    lines = [
+        f"cd {REPO_ROOT}",
+        f"export PULUMI_BACKEND_URL={env.get('PULUMI_BACKEND_URL', '')} PULUMI_CONFIG_PASSPHRASE= "
+        f"PULUMI_HOME={env.get('PULUMI_HOME', '')} PULUMI_SKIP_UPDATE_CHECK=true",
+    ]
+    if settings.cluster_mode == "create":
+        # Everything the stack made lives in (or is) this cluster.
+        lines.append(f"kind delete cluster --name {settings.cluster_name}")
+    else:
+        context = f"--context {target.kube_context}" if settings.cluster_mode == "adopt" else ""
+        kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy,clusterrolebinding,clusterrole"
+        lines.append(f"kubectl {context} delete {kinds} -l floe.dev/run-id={settings.run_id}".replace("  ", " "))
+        for service in plan.profile.enabled_services:
+            helm_context = f"--kube-context {target.kube_context} " if settings.cluster_mode == "adopt" else ""
+            lines.append(f"helm {helm_context}uninstall -n {service.namespace} {service.name}")
+        namespaces = {target.namespace, *(s.namespace for s in plan.profile.enabled_services)} - {"kube-system"}
+        lines.append(f"kubectl {context} delete namespace {' '.join(sorted(namespaces))}".replace("  ", " "))
+    lines += [
+        f"{pulumi} cancel --yes --stack {stack_name}    # only if it says the stack is locked",
+        f"{pulumi} stack rm --force --preserve-config --yes --stack {stack_name}    # forget what is deleted",
+    ]
+    return lines
+
+
+def _engine_with_lock_retry(stack: Any, what: str, seconds: float, operation: Any) -> Any:
+    """An engine operation; a lock left by a dead Pulumi process (a killed earlier run) is removed once."""
+    try:
+        return bounded_engine(what, seconds, operation)
+    except BoundExceeded:
+        raise
+    except Exception as exc:
+        if not break_stale_lock(stack, exc):
+            raise
+    return bounded_engine(what, seconds, operation)
+
+
+def destroy_stack(stack: Any, *, bounds: RunBounds | None = None, by_hand: Sequence[str] = ()) -> None:
+    """Refresh, then destroy, each bounded; past a bound or on failure, print the commands to finish by hand."""
+    refresh_bound = bounds.refresh if bounds else REFRESH_SECONDS
+    destroy_bound = bounds.destroy if bounds else DESTROY_SECONDS
+    try:
         # Refresh first: an interrupted up leaves pending operations a bare destroy trips over. Its
         # pending creates (interrupted mid-create) are dropped: everything is destroyed anyway, and
         # otherwise they stay in the state and warn on every later run.
-        try:
-            stack.refresh(on_output=engine_output, clear_pending_creates=True)
-        except Exception as exc:
-            if attempt == 1 and break_stale_lock(stack, exc):
-                continue
-            log(f"refresh before destroy failed ({exc}); destroying anyway")
-        stack.destroy(on_output=engine_output)
-        return
+        _engine_with_lock_retry(
+            stack,
+            "refresh",
+            refresh_bound,
+            lambda: stack.refresh(on_output=engine_output, clear_pending_creates=True),
+        )
+    except Exception as exc:
+        log(f"refresh before destroy failed ({str(exc).strip().splitlines()[-1:] or exc}); destroying anyway")
+    try:
+        _engine_with_lock_retry(stack, "destroy", destroy_bound, lambda: stack.destroy(on_output=engine_output))
+    except Exception as exc:
+        if by_hand:
+            log("finish the destroy by hand:")
+            for line in by_hand:
+                print(f"    {line}", file=sys.stderr, flush=True)
+        raise InfraError(engine_failure(exc) if not isinstance(exc, InfraError) else str(exc)) from None
 
 
-def cleanup() -> int:
-    """Destroy both stacks and delete this project's leftover kind clusters (found by name)."""
-    from floe_test._private.proc import run as run_tool
-    from floe_test.settings import KNOWN_STACKS, parse_settings, read_stack_file
+def cleanup(stacks: Sequence[str] = ()) -> int:
+    """Destroy the stacks this checkout has state for, then delete the kind clusters this checkout
+    created (by the marker on their nodes, never by name alone); print what is skipped and why."""
+    from floe_test.clusters import judge
+    from floe_test.settings import KNOWN_STACKS
 
     env = pulumi_environment()
     code = EXIT_PASSED
-    for name in KNOWN_STACKS:
-        settings = parse_settings(name, read_stack_file(name))
+    chosen = tuple(stacks) or KNOWN_STACKS
+    for name in chosen:
+        stack = existing_stack(name, env)
+        if stack is None:
+            log(f"stack {name}: no state in this checkout, nothing to destroy")
+            continue
         try:
             with phase(f"destroy stack {name}"):
-                destroy_stack(select_stack(name, env))
+                destroy_stack(stack)
         except Exception as exc:
             log(f"stack {name}: {exc}")
             code = EXIT_INFRA
-        clusters = run_tool(["kind", "get", "clusters"], timeout=60, what="listing kind clusters").stdout.split()
-        if settings.cluster_name in clusters:
-            run_tool(
-                ["kind", "delete", "cluster", "--name", settings.cluster_name],
-                timeout=300,
-                what=f"deleting kind cluster {settings.cluster_name}",
-            )
+    try:
+        from floe_test.kindctl import existing_clusters
+
+        clusters = existing_clusters()
+    except InfraError as exc:
+        log(f"kind clusters not checked: {exc}")
+        return EXIT_INFRA
+    for cluster in clusters:
+        verdict = judge(cluster)
+        if verdict.ours and (not stacks or verdict.stack in chosen):
+            with phase(f"delete kind cluster {cluster} ({verdict.reason})"):
+                if not delete_kind_cluster(cluster):
+                    code = EXIT_INFRA
+        elif verdict.ours:
+            log(f"skipped kind cluster {cluster}: this checkout's, but of stack {verdict.stack or '?'}, not asked for")
+        else:
+            log(f"skipped kind cluster {cluster}: {verdict.reason}")
     return code

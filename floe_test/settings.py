@@ -93,10 +93,23 @@ class StackSettings:
     pytest_args: tuple[str, ...] = ()
     ci: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    """Where a key was given when not in the stack file (``--set``), for messages."""
+
+    def where(self, key: str) -> tuple[str, str]:
+        """(source, field) naming ``key`` as the user gave it, for a ConfigProblem."""
+        if key in self.origins:
+            return self.origins[key], f"{key}=..."
+        return f"Pulumi.{self.stack}.yaml", f"{PROJECT}:{key}"
 
 
 def stack_file(stack: str) -> Path:
     return REPO_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def settings_with_overrides(stack: str, overrides: Mapping[str, str]) -> StackSettings:
+    """The stack file's settings with per-run ``--set KEY=VALUE`` on top; a bad ``--set`` is named as such."""
+    return parse_settings(stack, {**read_stack_file(stack), **overrides}, origins=dict.fromkeys(overrides, "--set"))
 
 
 def read_stack_file(stack: str) -> dict[str, str]:
@@ -123,13 +136,23 @@ def read_stack_file(stack: str) -> dict[str, str]:
     return out
 
 
-def parse_settings(stack: str, values: Mapping[str, str], source: str | None = None) -> StackSettings:
-    """Validate raw config strings; every problem is reported at once."""
+def parse_settings(
+    stack: str, values: Mapping[str, str], source: str | None = None, *, origins: Mapping[str, str] | None = None
+) -> StackSettings:
+    """Validate raw config strings; every problem is reported at once.
+
+    ``origins`` names where a key came from when not the stack file (``--set``), so an error points
+    at what the user typed.
+    """
     source = source or f"Pulumi.{stack}.yaml"
     problems: list[ConfigProblem] = []
 
     def bad(key: str, problem: str) -> None:
-        problems.append(ConfigProblem(source, f"{PROJECT}:{key}", problem))
+        where = (origins or {}).get(key)
+        if where:
+            problems.append(ConfigProblem(where, f"{key}={values.get(key, '')}", problem))
+        else:
+            problems.append(ConfigProblem(source, f"{PROJECT}:{key}", problem))
 
     for key in values:
         if key not in KEYS:
@@ -181,6 +204,13 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
     except ValueError as exc:
         bad("pytestArgs", f"must be shell-quoted arguments: {exc}")
         extra_pytest_args = ()
+    node_image = values.get("nodeImage") or ""
+    if node_image and node_image != "local" and "@sha256:" not in node_image:
+        bad(
+            "nodeImage",
+            f"{node_image!r} must be pinned by digest (IMAGE:TAG@sha256:...), or be 'local' for the image "
+            "`make node-image` built on this machine",
+        )
     kind_config = values.get("kindConfig")
     chart_cache = values.get("chartCacheDir")
     settings = StackSettings(
@@ -206,6 +236,7 @@ def parse_settings(stack: str, values: Mapping[str, str], source: str | None = N
         job_deadline_seconds=integer("jobDeadlineSeconds", None, 6 * 3600),
         pytest_args=extra_pytest_args,
         ci=boolean("ci", False),
+        origins={k: v for k, v in (origins or {}).items() if k in values},
     )
     if problems:
         raise ConfigError(problems)

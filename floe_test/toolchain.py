@@ -835,5 +835,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run the importable module, not this __main__ copy, so every caller shares one set of classes.
     from floe_test import toolchain as _toolchain
+    from floe_test._private.entry import module_main
 
-    raise SystemExit(_toolchain.main())
+    raise SystemExit(module_main(_toolchain.main, "python -m floe_test.toolchain"))

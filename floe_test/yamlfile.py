@@ -1,4 +1,7 @@
-"""Reading YAML input files with errors that name the file (and line) instead of a traceback."""
+"""Reading YAML input files with errors that name the file (and line) instead of a traceback.
+
+A key given twice in one mapping is an error (PyYAML would silently keep the last one).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 import yaml
 
 from floe_test.paths import display
+from testing._private import strict_yaml
 from testing.errors import ConfigError, ConfigProblem
 
 
@@ -21,7 +25,7 @@ def load_mapping(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([ConfigProblem(name, "-", f"cannot be read: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"

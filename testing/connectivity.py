@@ -22,6 +22,7 @@ from testing.endpoints import Endpoint
 from testing.errors import HealthCheckFailed, WaitTimeout
 from testing.polling import Check, wait_for_condition
 from testing.probes import DEFAULT_PROBE_TIMEOUT, probe_http, probe_tcp
+from testing.sandbox import restricted_container, restricted_pod
 
 if TYPE_CHECKING:
     from testing.k8s_client import KubeClient
@@ -241,6 +242,8 @@ def run_probe_pod(
         spec=k8s.V1PodSpec(
             restart_policy="Never",
             termination_grace_period_seconds=0,
+            # Namespaces of a run enforce the restricted pod security level.
+            security_context=restricted_pod(),
             containers=[
                 k8s.V1Container(
                     name="probe",
@@ -248,6 +251,7 @@ def run_probe_pod(
                     image_pull_policy="IfNotPresent",
                     command=["sh", "-c", script],
                     resources=k8s.V1ResourceRequirements(limits={"cpu": "100m", "memory": "32Mi"}),
+                    security_context=restricted_container(),
                 )
             ],
         ),
@@ -321,6 +325,7 @@ def check_network_policy(
             metadata=k8s.V1ObjectMeta(name="np-server", labels=dict(SERVER_LABELS)),
             spec=k8s.V1PodSpec(
                 termination_grace_period_seconds=0,
+                security_context=restricted_pod(),
                 containers=[
                     k8s.V1Container(
                         name="httpd",
@@ -329,6 +334,7 @@ def check_network_policy(
                         command=["sh", "-c", "echo ok > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"],
                         ports=[k8s.V1ContainerPort(container_port=8080)],
                         readiness_probe=k8s.V1Probe(tcp_socket=k8s.V1TCPSocketAction(port=8080), period_seconds=1),
+                        security_context=restricted_container(),
                     )
                 ],
             ),

@@ -5,6 +5,9 @@ Every namespace made here is called ``<prefix>-<uuid8>`` and labelled::
     app.kubernetes.io/managed-by=floe-testinfra
     floe.dev/run-id=<run id>          # shared by every xdist worker of one run
     floe.dev/test-id=<sanitised test> # the full node id is in the floe.dev/test-nodeid annotation
+    pod-security.kubernetes.io/enforce=restricted (enforce-version latest)
+
+Inside the test Job the runner then binds its sandbox role there (:mod:`testing.sandbox`).
 
 A passing test's namespace is deleted and waited for (bounded); a failing one is deleted too unless
 keep-failed is on, in which case it gets ``floe.dev/expires-at=<unix seconds>`` and the exact
@@ -99,11 +102,15 @@ def sanitize_label_value(text: str) -> str:
 
 
 def namespace_labels(run_id: str, test_id: str) -> dict[str, str]:
-    """The labels of a per-test namespace."""
+    """The labels of a per-test namespace: whose it is, and the restricted pod security level (the
+    test runner's admission fence accepts no other namespace)."""
+    from testing.sandbox import PSA_LABELS
+
     return {
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         RUN_ID_LABEL: sanitize_label_value(run_id),
         TEST_ID_LABEL: sanitize_label_value(test_id),
+        **PSA_LABELS,
     }
 
 
@@ -212,10 +219,14 @@ class IsolatedNamespace:
     _now: Callable[[], float] = field(default=time.time, repr=False)
 
     def create(self) -> str:
+        """Create the namespace and, inside the test Job, give the runner its sandbox rights there."""
+        from testing.sandbox import enter
+
         self.name = new_namespace_name(self.prefix)
         self.kube.create_namespace(
             self.name, namespace_labels(self.run_id, self.test_id), annotations={NODEID_ANNOTATION: self.test_id}
         )
+        enter(self.kube, self.name)
         return self.name
 
     def finish(self, *, failed: bool) -> list[str]:

@@ -9,6 +9,7 @@ with the pod, container, reason, recent events and the last 50 log lines in the 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,8 +49,12 @@ FAILURE_REASONS = WAITING_FAILURE_REASONS | TERMINATED_FAILURE_REASONS | POD_FAI
 LOG_TAIL_LINES = 50
 #: Events put into a failure message.
 EVENT_LIMIT = 10
+#: What the API answers (as the log text) for a container whose log the kubelet no longer has.
+UNRETRIEVABLE_LOG = "unable to retrieve container logs"
 #: Bound of one API request, in seconds (connect, read).
 REQUEST_TIMEOUT = (5.0, 30.0)
+#: Bound of one exec into a pod, in seconds (the websocket client takes one number).
+EXEC_TIMEOUT = 60
 
 
 class PodsFailed(WaitFailed):
@@ -89,12 +94,16 @@ class KubeClient:
         *,
         core: Any = None,
         networking: Any = None,
+        rbac: Any = None,
+        authorization: Any = None,
         source: str = "",
         context: str | None = None,
     ) -> None:
         self.api_client = api_client
         self.core: Any = core if core is not None else k8s.CoreV1Api(api_client)
         self.networking: Any = networking if networking is not None else k8s.NetworkingV1Api(api_client)
+        self.rbac: Any = rbac if rbac is not None else k8s.RbacAuthorizationV1Api(api_client)
+        self.authorization: Any = authorization if authorization is not None else k8s.AuthorizationV1Api(api_client)
         self.source = source
         self.context = context
 
@@ -193,8 +202,10 @@ class KubeClient:
         if failure.container != "-":
             if failure.restarts:
                 logs = self.logs(failure.pod, failure.namespace, failure.container, previous=True)
-            if not logs:
-                logs = self.logs(failure.pod, failure.namespace, failure.container)
+            if not logs or logs.startswith(UNRETRIEVABLE_LOG):
+                # The previous container may already be gone (the kubelet keeps one dead container and
+                # answers with a placeholder): the one that crashed last has the same output.
+                logs = self.logs(failure.pod, failure.namespace, failure.container) or logs
         events = tuple(self.events(failure.namespace, failure.pod))
         return replace(failure, logs=logs, events=events)
 
@@ -277,6 +288,34 @@ class KubeClient:
                 hint=f"kubectl describe pod {name} -n {namespace}",
             ) from None
 
+    def exec(self, name: str, namespace: str, command: list[str], container: str | None = None) -> str:
+        """Run ``command`` in a running pod's container; its output (stdout and stderr).
+
+        A refused upgrade (RBAC, admission) raises :class:`ApiException` with the HTTP status
+        (the websocket client itself reports it as status 0 with the status in the text).
+        """
+        from kubernetes.stream import stream
+
+        kwargs: dict[str, Any] = {"command": command, "stderr": True, "stdout": True, "stdin": False, "tty": False}
+        if container:
+            kwargs["container"] = container
+        try:
+            return str(
+                stream(
+                    self.core.connect_get_namespaced_pod_exec,
+                    name,
+                    namespace,
+                    _request_timeout=EXEC_TIMEOUT,
+                    **kwargs,
+                )
+            )
+        except ApiException as exc:
+            text = f"{exc.reason or ''} {exc.body or ''}"
+            found = re.search(r"Handshake status (\d{3})", text)
+            if exc.status in (0, None) and found:
+                raise ApiException(status=int(found.group(1)), reason=text.strip()) from None
+            raise
+
     def create_pod(self, namespace: str, body: Any) -> Any:
         return self.core.create_namespaced_pod(namespace, body, _request_timeout=REQUEST_TIMEOUT)
 
@@ -336,6 +375,27 @@ class KubeClient:
             description=f"namespace {name} to be deleted",
             hint=f"kubectl get all,pvc -n {name}; look for finalizers: kubectl get namespace {name} -o yaml",
         )
+
+    # --- access -----------------------------------------------------------------------------------
+
+    def create_role_binding(self, namespace: str, body: Any) -> Any:
+        return self.rbac.create_namespaced_role_binding(namespace, body, _request_timeout=REQUEST_TIMEOUT)
+
+    def can_i(self, verb: str, resource: str, namespace: str = "", *, group: str = "", subresource: str = "") -> bool:
+        """Whether this client's own identity may do ``verb`` on ``resource`` (a SelfSubjectAccessReview)."""
+        review = k8s.V1SelfSubjectAccessReview(
+            spec=k8s.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=k8s.V1ResourceAttributes(
+                    namespace=namespace or None,
+                    verb=verb,
+                    group=group,
+                    resource=resource,
+                    subresource=subresource or None,
+                )
+            )
+        )
+        result = self.authorization.create_self_subject_access_review(review, _request_timeout=REQUEST_TIMEOUT)
+        return bool(result.status.allowed)
 
     # --- network policies -------------------------------------------------------------------------
 

@@ -119,11 +119,15 @@ def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> Thr
 def load_thresholds(path: Path | None = None) -> Thresholds:
     import yaml
 
+    from testing._private import strict_yaml
+
     path = path or DEFAULT_THRESHOLDS_FILE
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = strict_yaml.load(path.read_text()) or {}
     except OSError as exc:
         raise ConfigError(f"perf thresholds file {path}: cannot read ({exc}); pass --floe-perf-thresholds") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"perf thresholds file {path}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"perf thresholds file {path}: must be a mapping")
     return parse_thresholds(data, str(path))

@@ -262,4 +262,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from floe_test._private.entry import module_main
+
+    sys.exit(module_main(main, "python -m floe_test.airgap.service_images"))

@@ -11,16 +11,20 @@ from testing.cluster import require_cluster
 from testing.health import check_services
 from testing.k8s_client import KubeClient, PodsFailed
 from testing.plugin import get_settings
+from testing.sandbox import restricted_container, restricted_pod
 
 pytestmark = pytest.mark.integration
 
 
 def _pod(name: str, image: str, command: list[str] | None = None, **spec: object) -> k8s.V1Pod:
+    # Namespaces of a run enforce the restricted pod security level.
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, labels={"floe.dev/health-test": name}),
         spec=k8s.V1PodSpec(termination_grace_period_seconds=0, restart_policy=str(spec.pop("restart", "Always")),
+                           security_context=restricted_pod(),
                            containers=[k8s.V1Container(name="main", image=image, command=command,
-                                                       image_pull_policy="IfNotPresent")]),
+                                                       image_pull_policy="IfNotPresent",
+                                                       security_context=restricted_container())]),
     )
 
 

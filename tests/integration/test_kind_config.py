@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
 from testing.cluster import require_cluster
+from testing.k8s_client import KubeClient
 from testing.polling import Check, wait_for_condition
 from tests.integration._env import expected
 
@@ -27,55 +25,44 @@ def test_a_default_storage_class_exists():
     assert defaults, "no default StorageClass: kind's local-path provisioner is missing"
 
 
-def test_a_pvc_binds_on_local_storage():
-    kube = require_cluster()
+def test_a_pvc_binds_on_local_storage(kube: KubeClient, isolated_namespace: str) -> None:
     image = expected("FLOE_PROBE_IMAGE")
-    run_id = os.environ.get("FLOE_RUN_ID", "local")
-    ns = f"floe-pvc-{uuid.uuid4().hex[:8]}"
-    labels = {
-        "floe.dev/run-id": run_id,
-        "app.kubernetes.io/managed-by": "floe-testinfra",
-        "pod-security.kubernetes.io/enforce": "restricted",
-    }
-    kube.core.create_namespace({"metadata": {"name": ns, "labels": labels}})
-    try:
-        kube.core.create_namespaced_persistent_volume_claim(
-            ns,
-            {
-                "metadata": {"name": "data"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}},
-            },
-        )
-        kube.core.create_namespaced_pod(
-            ns,
-            {
-                "metadata": {"name": "writer"},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "fsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [
-                        {
-                            "name": "w",
-                            "image": image,
-                            "command": ["sh", "-c", "echo ok > /data/f"],
-                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                            "volumeMounts": [{"name": "d", "mountPath": "/data"}],
-                        }
-                    ],
-                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+    ns = isolated_namespace  # restricted, labelled with the run, the runner's sandbox bound in it
+    kube.core.create_namespaced_persistent_volume_claim(
+        ns,
+        {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}},
+        },
+    )
+    kube.core.create_namespaced_pod(
+        ns,
+        {
+            "metadata": {"name": "writer"},
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "fsGroup": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
                 },
+                "containers": [
+                    {
+                        "name": "w",
+                        "image": image,
+                        "command": ["sh", "-c", "echo ok > /data/f"],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "d", "mountPath": "/data"}],
+                    }
+                ],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
             },
-        )
+        },
+    )
 
-        def bound() -> Check[str]:
-            phase = kube.core.read_namespaced_persistent_volume_claim("data", ns, _request_timeout=30).status.phase
-            return Check(phase == "Bound", f"pvc/data {phase}")
+    def bound() -> Check[str]:
+        phase = kube.core.read_namespaced_persistent_volume_claim("data", ns, _request_timeout=30).status.phase
+        return Check(phase == "Bound", f"pvc/data {phase}")
 
-        wait_for_condition(bound, timeout=120, interval=2, description=f"pvc/data in {ns} to bind")
-    finally:
-        kube.core.delete_namespace(ns)
+    wait_for_condition(bound, timeout=120, interval=2, description=f"pvc/data in {ns} to bind")

@@ -233,3 +233,333 @@ def test_per_run_settings_come_from_the_environment_not_the_stack_file():
     assert run_overrides({}) == {}
     with pytest.raises(ConfigError, match="FLOE_RUN_SETTINGS: -: must be a JSON object"):
         run_overrides({RUN_SETTINGS_ENV: '["runId"]'})
+
+
+# --- Every entry point, end to end: input -> exit code 2, one message naming the culprit, nothing left ---
+
+DIGEST = "sha256:" + "a" * 64
+KIND_BASE = (K8S_DIR / "kind-config.yaml").read_text()
+PROFILE_TEXT = (K8S_DIR / "values-integration.yaml").read_text()
+
+
+def profile_with(path: str, value: Any) -> str:
+    return yaml.safe_dump(mutate(PROFILE, path, value))
+
+
+def kind_with(path: str, value: Any) -> str:
+    return yaml.safe_dump(mutate(yaml.safe_load(KIND_BASE), path, value))
+
+
+DUPLICATE_SERVICE = PROFILE_TEXT.replace("services:\n", "services:\n  dagster:\n    chart: {pinned: dagster}\n", 1)
+
+
+class CliCase:
+    """One bad input: the command line, files it refers to ({tmp}/NAME), what must come out."""
+
+    def __init__(self, id: str, argv: list[str], message: str, *, files: dict[str, str] | None = None,
+                 also: tuple[str, ...] = (), patch: str = "") -> None:
+        self.id, self.argv, self.message = id, argv, message
+        self.files, self.also, self.patch = files or {}, also, patch
+
+
+def set_case(id: str, setting: str, message: str, command: str = "render") -> CliCase:
+    out = ["--out", "{tmp}/out"]
+    return CliCase(id, [command, "integration", *out, "--set", setting], message, also=("--set",))
+
+
+CLI_CASES = [
+    # render: the stack, --out, --set
+    CliCase("render-unknown-stack", ["render", "staging", "--out", "{tmp}/out"], "unknown stack"),
+    CliCase("render-out-is-a-file", ["render", "integration", "--out", "{tmp}/afile"], "is a file",
+            files={"afile": "x"}, also=("--out",)),
+    CliCase("render-out-is-a-foreign-folder", ["render", "integration", "--out", "{tmp}/mine"],
+            "other files than an earlier render", files={"mine/notes.txt": "keep me"}),
+    CliCase("render-set-without-equals", ["render", "integration", "--out", "{tmp}/out", "--set", "variant"],
+            "must be KEY=VALUE"),
+    CliCase("render-set-empty-key", ["render", "integration", "--out", "{tmp}/out", "--set", "=x"],
+            "must be KEY=VALUE"),
+    set_case("set-unknown-key", "clustername=x", "clustername=x: unknown setting"),
+    set_case("set-timeout-not-a-number", "readyTimeoutSeconds=5m", "must be a whole number of seconds"),
+    set_case("set-timeout-zero", "readyTimeoutSeconds=0", "must be between 1 and 3600"),
+    set_case("set-deadline-unbounded", "jobDeadlineSeconds=99999", "must be between 1 and 21600"),
+    set_case("set-deadline-below-test-timeout", "jobDeadlineSeconds=60", "shorter than one test's timeout"),
+    set_case("set-bad-bool", "exposePorts=yes", "must be true or false"),
+    set_case("set-bad-cluster-name", "clusterName=Floe_Int", "must be a lower-case DNS label"),
+    set_case("set-cluster-name-too-long", "clusterName=" + "a" * 41, "must be a lower-case DNS label"),
+    set_case("set-bad-mounts", "extraMounts={not json", "must be a JSON list"),
+    set_case("set-mounts-not-a-list", 'extraMounts={"hostPath": "/x"}', "must be a JSON list"),
+    set_case("set-unclosed-quote", "pytestArgs=-k 'health", "must be shell-quoted arguments"),
+    set_case("set-bad-mode", "clusterMode=reuse", "must be create, adopt or kubeconfig"),
+    set_case("set-bad-run-id", "runId=Bad_Id", "must be lower-case letters"),
+    set_case("set-node-image-without-digest", "nodeImage=kindest/node:v1.34.0", "must be pinned by digest"),
+    set_case("set-unknown-variant", "variant=offline", "unknown variant 'offline'"),
+    set_case("set-disable-unknown-service", "disabledServices=nope", "cannot disable unknown service(s): nope"),
+    set_case("set-bad-bool-services", "servicesEnabled=maybe", "must be true or false"),
+    # kind configs given by --set kindConfig=FILE
+    CliCase("kind-config-missing", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                    "kindConfig={tmp}/nope.yaml"], "file not found"),
+    CliCase("kind-config-not-yaml", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                     "kindConfig={tmp}/k.yaml"], "not valid YAML",
+            files={"k.yaml": "kind: Cluster\nnodes:\n  - role: [worker\n"}),
+    CliCase("kind-config-duplicate-key", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                          "kindConfig={tmp}/k.yaml"], "found duplicate key 'nodes'",
+            files={"k.yaml": KIND_BASE + "nodes:\n  - role: control-plane\n"}),
+    CliCase("kind-config-node-image-without-digest", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                                      "kindConfig={tmp}/k.yaml"],
+            "nodes[0].image: 'kindest/node:v1.34.0' must be pinned by digest",
+            files={"k.yaml": kind_with("nodes.0.image", "kindest/node:v1.34.0")}),
+    CliCase("kind-config-wrong-api", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                      "kindConfig={tmp}/k.yaml"], "apiVersion: must be 'kind.x-k8s.io/v1alpha4'",
+            files={"k.yaml": kind_with("apiVersion", "kind.x-k8s.io/v1alpha3")}),
+    CliCase("kind-config-no-control-plane", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                             "kindConfig={tmp}/k.yaml"], "must have at least one control-plane",
+            files={"k.yaml": kind_with("nodes.0.role", "worker")}),
+    CliCase("kind-config-label-the-kubelet-refuses", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                                      "kindConfig={tmp}/k.yaml"],
+            "nodes[0].labels.app.kubernetes.io/managed-by: the kubelet refuses node labels",
+            files={"k.yaml": kind_with("nodes.0.labels", {"app.kubernetes.io/managed-by": "me"})}),
+    CliCase("kind-config-a-list", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                   "kindConfig={tmp}/k.yaml"], "must be a YAML mapping, found a list",
+            files={"k.yaml": "- kind: Cluster\n"}),
+    CliCase("kind-config-empty", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                  "kindConfig={tmp}/k.yaml"], "must be a YAML mapping, found empty",
+            files={"k.yaml": ""}),
+    # profiles given by --set profile=FILE
+    *[
+        CliCase(f"profile-{id}", ["render", "integration", "--out", "{tmp}/out", "--set",
+                                  "profile={tmp}/values-bad.yaml"], message, files={"values-bad.yaml": text})
+        for id, text, message in [
+            ("missing", None, "file not found"),
+            ("duplicate-service", DUPLICATE_SERVICE, "found duplicate key 'dagster'"),
+            ("empty-secret", profile_with("services.postgresql.values.auth.postgresPassword", "{{secret:}}"),
+             "{{secret:}} needs a name"),
+            ("secret-without-name", profile_with("services.postgresql.values.auth.postgresPassword", "{{secret}}"),
+             "{{secret:NAME}} needs a name"),
+            ("unknown-placeholder", profile_with("services.postgresql.values.auth.postgresPassword",
+                                                 "{{secrets:postgresPassword}}"), "unknown placeholder {{secrets:"),
+            ("secret-named-like-a-setting", profile_with("services.postgresql.values.auth.postgresPassword",
+                                                         "{{secret:profile}}"), "unknown secret 'profile'"),
+            ("secret-with-odd-name", profile_with("services.postgresql.values.auth.postgresPassword",
+                                                  "{{secret:pg-pass}}"), "unknown secret 'pg-pass'"),
+            ("secret-env-unknown", profile_with("testJob.secretEnv", {"FLOE_PW": "noSuchSecret"}),
+             "testJob.secretEnv.FLOE_PW: unknown secret 'noSuchSecret'"),
+            ("secret-inside-a-string", profile_with("services.postgresql.values.auth.postgresPassword",
+                                                    "pw-{{secret:postgresPassword}}"), "must be the whole value"),
+            ("namespace-with-argument", profile_with("services.dagster.values.x", "{{namespace:kube-system}}"),
+             "takes no argument"),
+            ("unknown-field", profile_with("servcies", {}), "servcies: unknown field"),
+            ("unbounded-timeout", profile_with("services.dagster.timeoutSeconds", 0), "must be 1-3600 seconds"),
+            ("unknown-image", profile_with("services.postgresql.values.image.tag", "{{tag:postgress}}"),
+             "names no image in versions.yaml"),
+            ("unknown-chart", profile_with("services.dagster.chart", {"pinned": "dagstr"}), "pinned chart 'dagstr'"),
+            ("bad-protocol", profile_with("services.postgresql.endpoints.0.protocol", "udp"), "must be http or tcp"),
+            ("infinite-deadline", profile_with("testJob.activeDeadlineSeconds", -1), "never infinite"),
+            ("a-list", "- profile: x\n", "must be a YAML mapping, found a list"),
+            ("not-yaml", "profile: [x\n", "not valid YAML"),
+        ]
+    ],
+    # run: everything is checked before a stack, a cluster or a file exists
+    CliCase("run-unknown-stack", ["run", "staging", "--out", "{tmp}/out"], "unknown stack"),
+    CliCase("run-bad-run-id", ["run", "integration", "--out", "{tmp}/out", "--run-id", "Bad_ID"],
+            "--run-id: Bad_ID: must be lower-case"),
+    CliCase("run-run-id-too-long", ["run", "integration", "--out", "{tmp}/out", "--run-id", "r" * 40],
+            "at most 32 characters"),
+    CliCase("run-run-id-trailing-dash", ["run", "integration", "--out", "{tmp}/out", "--run-id", "r1-"],
+            "--run-id: r1-:"),
+    CliCase("run-out-is-a-file", ["run", "integration", "--out", "{tmp}/afile"], "--out: ", files={"afile": "x"},
+            also=("is a file",)),
+    CliCase("run-out-under-a-file", ["run", "integration", "--out", "{tmp}/afile/results"], "cannot be created",
+            files={"afile": "x"}),
+    set_case("run-set-unknown-key", "clustername=x", "clustername=x: unknown setting", command="run"),
+    set_case("run-set-node-image-without-digest", "nodeImage=kindest/node:v1.29.0", "must be pinned by digest",
+             command="run"),
+    CliCase("run-node-image-too-old-for-the-fence", ["run", "integration", "--out", "{tmp}/out", "--set",
+                                                     f"nodeImage=kindest/node:v1.29.0@{DIGEST}"],
+            "needs ≥ 1.30: refusing to run unprotected"),
+    CliCase("run-node-image-version-unknown", ["run", "integration", "--out", "{tmp}/out", "--set",
+                                               f"nodeImage=example.org/node@{DIGEST}"],
+            "cannot tell which Kubernetes version"),
+    set_case("run-deadline-below-test-timeout", "jobDeadlineSeconds=10", "shorter than one test's timeout",
+             command="run"),
+    CliCase("run-kubeconfig-mode-without-kubeconfig", ["run", "integration", "--out", "{tmp}/out", "--set",
+                                                       "clusterMode=kubeconfig"],
+            "floe-testinfra:kubeconfig: clusterMode kubeconfig needs the secret"),
+    CliCase("run-adopt-missing-cluster", ["run", "integration", "--out", "{tmp}/out", "--adopt"],
+            "clusterMode adopt but kind cluster floe-integration does not exist", patch="no-clusters"),
+    CliCase("run-adopt-cluster-too-old", ["run", "integration", "--out", "{tmp}/out", "--adopt"],
+            "runs Kubernetes 1.29; the test runner's admission fence", patch="old-cluster"),
+    CliCase("run-adopt-cluster-without-policies", ["run", "integration", "--out", "{tmp}/out", "--adopt"],
+            "does not serve validatingadmissionpolicies", patch="no-policy-api"),
+    CliCase("run-profile-with-empty-secret", ["run", "integration", "--out", "{tmp}/out", "--set",
+                                              "profile={tmp}/values-bad.yaml"], "needs a name",
+            files={"values-bad.yaml": profile_with("services.postgresql.values.auth.postgresPassword",
+                                                   "{{secret:}}")}),
+    CliCase("run-e2e-disable-unknown", ["run", "e2e", "--out", "{tmp}/out", "--set", "disabledServices=cubee"],
+            "cannot disable unknown service(s): cubee"),
+    # collect, cleanup, perf, versions, doctor, the parser
+    CliCase("collect-unknown-stack", ["collect", "staging", "--out", "{tmp}/out"], "unknown stack"),
+    CliCase("collect-out-is-a-file", ["collect", "integration", "--out", "{tmp}/afile"], "is a file",
+            files={"afile": "x"}),
+    CliCase("collect-bad-run-id", ["collect", "integration", "--out", "{tmp}/out", "--run-id", "BAD"], "--run-id"),
+    CliCase("cleanup-unknown-stack", ["cleanup", "--stack", "staging"], "invalid choice: 'staging'"),
+    CliCase("perf-compare-without-results", ["perf", "compare"], "perf compare needs --results DIR"),
+    CliCase("perf-compare-without-perf-json", ["perf", "compare", "--results", "{tmp}"], "perf.json does not exist"),
+    CliCase("perf-thresholds-duplicate-key", ["perf", "compare", "--results", "{tmp}/res", "--perf-thresholds",
+                                              "{tmp}/t.yaml"], "found duplicate key 'default'",
+            files={"t.yaml": "default: {relative: 0.5, absolute: 1}\ndefault: {relative: 1, absolute: 1}\n",
+                   "res/perf.json": '{"tests": {}}'}),
+    CliCase("versions-unknown-key", ["versions", "kind.nope"], "has no key 'kind.nope'"),
+    CliCase("versions-section", ["versions", "kind"], "is a section, not a value"),
+    CliCase("doctor-unknown-stack", ["doctor", "staging"], "invalid choice: 'staging'"),
+    CliCase("no-command", [], "the following arguments are required: COMMAND"),
+    CliCase("unknown-command", ["deploy"], "invalid choice: 'deploy'"),
+    CliCase("run-unknown-option", ["run", "integration", "--kept"], "unrecognized arguments: --kept"),
+]
+
+
+@pytest.fixture
+def no_side_effects(monkeypatch, tmp_path):
+    """Fails the test if anything would be created; returns the calls seen."""
+    import floe_test.kindctl as kindctl
+    import floe_test.preflight as preflight
+    import floe_test.run as run_module
+    from floe_test import doctor
+
+    seen: list[str] = []
+
+    def refuse(what: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen.append(what)
+            pytest.fail(f"{what} was reached: bad input must stop before it")
+
+        return call
+
+    monkeypatch.setattr(run_module, "select_stack", refuse("select_stack (creates the stack)"))
+    monkeypatch.setattr(doctor, "diagnose", refuse("doctor (preflight checks after input validation)"))
+    monkeypatch.setattr(run_module, "stack_kubeconfig", lambda stack: None)
+    monkeypatch.setattr(kindctl, "existing_clusters", lambda: [])
+    monkeypatch.setattr(run_module.ClusterApi, "for_kind", classmethod(refuse("a cluster connection")))
+    monkeypatch.chdir(tmp_path)
+    return {"seen": seen, "preflight": preflight, "kindctl": kindctl}
+
+
+def apply_patch(name: str, monkeypatch: pytest.MonkeyPatch, env: dict[str, Any]) -> None:
+    preflight, kindctl = env["preflight"], env["kindctl"]
+    if name in {"old-cluster", "no-policy-api"}:
+        monkeypatch.setattr(kindctl, "existing_clusters", lambda: ["floe-integration"])
+        monkeypatch.setattr(kindctl, "kind_kubeconfig", lambda name: "apiVersion: v1\nkind: Config\n")
+        monkeypatch.setattr(preflight, "check_cluster_policy_support", lambda kc, ctx, where:
+                            preflight.require_policy_support((1, 29) if name == "old-cluster" else (1, 34), where,
+                                                             served=name != "no-policy-api"))
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
+def test_bad_input_exits_2_naming_the_culprit_and_leaves_nothing(case: CliCase, tmp_path, capsys, monkeypatch,
+                                                                  no_side_effects):
+    from floe_test.paths import STATE_DIR
+
+    for name, text in case.files.items():
+        if text is None:
+            continue
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    apply_patch(case.patch, monkeypatch, no_side_effects)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    state_before = sorted(STATE_DIR.rglob("*")) if STATE_DIR.exists() else []
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in case.argv]
+
+    assert main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert case.message in err, err
+    for word in case.also:
+        assert word in err, err
+    assert "Traceback" not in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "files were left behind"
+    assert (sorted(STATE_DIR.rglob("*")) if STATE_DIR.exists() else []) == state_before, "state was created"
+    assert no_side_effects["seen"] == []
+
+
+def test_there_are_at_least_sixty_bad_inputs_end_to_end():
+    assert len(CLI_CASES) + len(MODULE_CASES) >= 60
+
+
+MODULE_CASES = [
+    ("versions-get-unknown", ["floe_test.versions", "get", "nope"], "has no key 'nope'"),
+    ("versions-no-args", ["floe_test.versions"], "usage: python -m floe_test.versions get KEY"),
+    ("fence-without-kubeconfig", ["floe_test.fence", "--namespace", "floe-test-x", "--run-id", "x"],
+     "refusing to run unprotected: no kubeconfig"),
+    ("fence-missing-run-id", ["floe_test.fence", "--namespace", "floe-test-x"], "--run-id"),
+    ("kindctl-missing-name", ["floe_test.kindctl", "ensure"], "the following arguments are required"),
+    ("kindctl-bad-mode", ["floe_test.kindctl", "ensure", "--name", "x", "--hash", "h", "--image", "i", "--mode",
+                          "reuse"], "invalid choice: 'reuse'"),
+    ("kindctl-ensure-not-json", ["floe_test.kindctl", "ensure", "--name", "x", "--hash", "h", "--image", "i"],
+     "error: unexpected JSONDecodeError"),
+    ("airgap-unknown-step", ["floe_test.airgap", "bake"], "invalid choice: 'bake'"),
+    ("toolchain-unknown-tool", ["floe_test.toolchain", "install", "--tool", "kubectx"], "invalid choice: 'kubectx'"),
+    ("preload-without-cluster", ["floe_test.preload"], "the following arguments are required: --cluster"),
+    ("cli-module-no-command", ["floe_test.cli"], "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in MODULE_CASES], ids=[c[0] for c in MODULE_CASES])
+def test_python_m_entry_points_exit_2_with_one_message(argv, message, tmp_path):
+    import subprocess
+    import sys
+
+    from floe_test.paths import REPO_ROOT
+
+    proc = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=REPO_ROOT, input="not json" if "ensure" in argv else "", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback_the_contract_otherwise_hides(tmp_path, capsys, monkeypatch):
+    import floe_test.render as render_module
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(render_module, "render", boom)
+    assert main(["render", "integration", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected RuntimeError: a bug (run again with --debug" in err and "Traceback" not in err
+    assert main(["render", "integration", "--out", str(tmp_path / "o"), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_duplicate_keys_in_versions_yaml_are_rejected(tmp_path):
+    path = tmp_path / "versions.yaml"
+    path.write_text(VERSIONS_FILE.read_text() + "\nkind:\n  version: v0.31.0\n")
+    with pytest.raises(ConfigError, match="found duplicate key 'kind'"):
+        load_versions.__wrapped__(path)
+
+
+def test_duplicate_keys_in_a_stack_file_are_rejected(tmp_path, monkeypatch):
+    import floe_test.settings as settings
+
+    path = tmp_path / "Pulumi.integration.yaml"
+    path.write_text("config:\n  floe-testinfra:profile: integration\n  floe-testinfra:profile: e2e\n")
+    monkeypatch.setattr(settings, "stack_file", lambda stack: path)
+    with pytest.raises(ConfigError, match="found duplicate key 'floe-testinfra:profile'"):
+        settings.read_stack_file("integration")
+
+
+def test_the_committed_versions_yaml_has_one_checksums_block():
+    assert VERSIONS_FILE.read_text().count("\nchecksums:") == 1
+    assert set(load_versions().raw["checksums"]) == {"kind", "kubectl", "helm"}
+
+
+def test_render_replaces_an_earlier_render_whole(tmp_path):
+    from floe_test.render import render
+
+    out = tmp_path / "render"
+    render("integration", out)
+    (out / "manifests" / "stale-from-an-older-render.yaml").write_text("kind: Stale\n")
+    render("integration", out)
+    assert not (out / "manifests" / "stale-from-an-older-render.yaml").exists()
+    assert (out / "plan.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["render"]  # no staging folder left

@@ -97,3 +97,15 @@ def test_the_check_sees_a_dev_only_import(tmp_path: Path) -> None:
     tree = ast.parse("try:\n    import matplotlib\nexcept ImportError:\n    pass\nimport ruff\n")
     assert _guarded(tree) == {"matplotlib"}
     assert "ruff" not in _runtime_closure()
+
+
+def test_the_image_build_context_is_exactly_what_the_image_tag_hashes():
+    # A file outside the context (run state rewritten during a build) can no longer break the build,
+    # and nothing the image is built from is left out of its content tag.
+    from floe_test.image_tag import IMAGE_INPUTS
+    from floe_test.paths import REPO_ROOT
+
+    lines = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()]
+    assert "*" in lines  # everything else is excluded
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == set(IMAGE_INPUTS)

@@ -94,6 +94,9 @@ class Harness:
     regressions: list[dict[str, Any]] = field(default_factory=list)
     selected: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    clusters: list[str] = field(default_factory=list)
+    """kind clusters present at preflight."""
+    leak_checks: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -140,6 +143,11 @@ def harness(tmp_path, monkeypatch) -> Harness:
     monkeypatch.setattr(run_module, "wait_for_job", wait)
     monkeypatch.setattr(run_module, "collect", collect)
     monkeypatch.setattr(run_module.ClusterApi, "for_kind", classmethod(lambda cls, cluster: FakeApi()))
+    monkeypatch.setattr(run_module, "kind_clusters", lambda: list(h.clusters))
+    monkeypatch.setattr(run_module, "become_subreaper", lambda: True)
+    monkeypatch.setattr(run_module, "end_leftovers", lambda **_: h.leak_checks.append("ended leftovers") or [])
+    monkeypatch.setattr(run_module, "remove_leaked_cluster", h.leak_checks.append)
+    monkeypatch.setattr(run_module, "finish_by_hand", lambda *a: ["kind delete cluster --name floe-integration"])
     return h
 
 
@@ -176,9 +184,24 @@ def test_the_job_wait_is_bounded_by_the_jobs_own_deadline(harness, overrides, bo
     assert harness.wait_timeout == bound
 
 
-def test_failed_run_keeps_its_namespace_outside_the_stack_with_a_ttl_and_prints_debug_commands(harness, capsys):
+def test_failed_run_in_create_mode_promises_no_namespace_that_dies_with_the_cluster(harness, capsys):
     harness.job_state = "Failed"
     assert run(options(harness)) == EXIT_FAILED
+    assert harness.stack.calls == ["up", "collect", "refresh", "destroy"]  # nothing detached: it all goes
+    assert not harness.core.patched
+    err = capsys.readouterr().err
+    assert "goes with cluster floe-integration, which the stack deletes now" in err
+    assert "KEEP_ON_FAILURE=1" in err
+    assert "kept namespace" not in err and "debug the failed run" not in err
+
+
+def test_failed_run_on_an_adopted_cluster_keeps_its_namespace_outside_the_stack_with_a_ttl(harness, monkeypatch,
+                                                                                           capsys):
+    import floe_test.preflight as preflight
+
+    monkeypatch.setattr(preflight, "check_fence_possible", lambda *a, **k: None)
+    harness.job_state = "Failed"
+    assert run(options(harness, adopt=True)) == EXIT_FAILED
     assert harness.stack.calls == ["up", "collect", "export", "import", "refresh", "destroy"]
     left = {r["urn"] for r in harness.stack.imported.deployment["resources"]}
     assert left == {"urn:stack", "urn:cluster"}
@@ -188,6 +211,27 @@ def test_failed_run_keeps_its_namespace_outside_the_stack_with_a_ttl_and_prints_
     err = capsys.readouterr().err
     for command in ("logs job/test-runner", "exec", "get events", "top nodes"):
         assert command in err
+    assert harness.leak_checks == ["ended leftovers"]  # an adopted cluster is never this run's to delete
+
+
+def test_keep_on_failure_keeps_the_cluster_and_says_how_to_remove_it(harness, capsys):
+    harness.job_state = "Failed"
+    assert run(options(harness, keep_on_failure=True)) == EXIT_FAILED
+    assert "destroy" not in harness.stack.calls
+    err = capsys.readouterr().err
+    assert "keeping the cluster floe-integration with everything in it" in err
+    assert "make test-k8s-cleanup" in err and "debug the failed run in namespace floe-test-r1" in err
+
+
+def test_a_cluster_this_run_was_creating_is_checked_for_leaks_after_the_destroy_then_orphans_end(harness):
+    assert run(options(harness)) == EXIT_PASSED
+    assert harness.leak_checks == ["floe-integration", "ended leftovers"]
+
+
+def test_a_cluster_that_was_there_before_is_never_deleted_as_a_leak(harness):
+    harness.clusters = ["floe-integration"]
+    assert run(options(harness)) == EXIT_PASSED
+    assert harness.leak_checks == ["ended leftovers"]
 
 
 def test_passed_run_is_not_detached(harness):

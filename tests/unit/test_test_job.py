@@ -71,20 +71,6 @@ def test_passwords_reach_the_job_only_through_a_secret(rendered):
     assert container["envFrom"] == [{"secretRef": {"name": "test-runner-credentials", "optional": False}}]
 
 
-def test_runner_identity_is_least_privilege(rendered):
-    stack = rendered["integration"]
-    roles = {r["metadata"]["name"]: r for r in objects(stack, "ClusterRole")}
-    read = roles["floe-local-test-runner-read"]
-    assert {v for rule in read["rules"] for v in rule["verbs"]} <= {"get", "list", "watch"}
-    sandbox = roles["floe-local-test-runner-sandbox"]
-    assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in sandbox["rules"])
-    policy = objects(stack, "ValidatingAdmissionPolicy")[0]
-    assert "system:serviceaccount:floe-test-local:test-runner" in policy["spec"]["matchConditions"][0]["expression"]
-    assert "floe.dev/run-id" in policy["spec"]["validations"][0]["expression"]
-    binding = objects(stack, "ValidatingAdmissionPolicyBinding")[0]
-    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
-
-
 def test_committed_template_is_rendered_from_the_component():
     assert TEMPLATE_PATH.read_text() == render_test_job_template(), "run `make templates`"
 

@@ -64,10 +64,12 @@ def test_long_ids_that_share_a_tail_stay_distinct() -> None:
     assert a != b
 
 
-def test_labels_carry_run_test_and_manager() -> None:
+def test_labels_carry_run_test_manager_and_the_restricted_level() -> None:
     labels = namespace_labels("run-1", "tests/x.py::test_y")
     assert labels == {MANAGED_BY_LABEL: "floe-testinfra", RUN_ID_LABEL: "run-1",
-                      TEST_ID_LABEL: "tests_x.py_test_y"}
+                      TEST_ID_LABEL: "tests_x.py_test_y",
+                      "pod-security.kubernetes.io/enforce": "restricted",
+                      "pod-security.kubernetes.io/enforce-version": "latest"}
 
 
 def make(core: FakeCore, *, keep: bool) -> IsolatedNamespace:

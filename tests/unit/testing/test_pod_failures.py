@@ -83,6 +83,19 @@ def test_wait_ends_at_once_on_crashloop_with_logs_and_events() -> None:
     assert message.index("Pulled") < message.index("Warning BackOff (x5)")
 
 
+def test_a_crashed_container_whose_previous_log_is_gone_shows_the_last_ones_output() -> None:
+    # Found live: the kubelet had already removed the previous container and answered with a placeholder.
+    core = FakeCore(
+        pod_sequence=[[pod("crasher", waiting="CrashLoopBackOff", restarts=1, last_terminated="Error", ready=False)]],
+        logs={("crasher", "main", True): "unable to retrieve container logs for containerd://6a70f42d",
+              ("crasher", "main", False): "floe-crash-marker"},
+    )
+    with pytest.raises(PodsFailed) as info:
+        KubeClient(core=core, networking=object()).wait_pods_ready("ns", "app=svc", timeout=10, clock=FakeClock())
+    assert "| floe-crash-marker" in str(info.value)
+    assert "unable to retrieve" not in str(info.value)
+
+
 def test_image_pull_failure_reports_that_no_logs_exist() -> None:
     core = FakeCore(pod_sequence=[[pod("p", waiting="ImagePullBackOff", ready=False, phase="Pending")]])
     with pytest.raises(PodsFailed, match=r"ImagePullBackOff.*\n.*no log lines"):
