@@ -130,7 +130,7 @@ def _mocked_resources(stack: str, config: dict[str, str]) -> Counter[tuple[str, 
     return Counter((r.type, r.name) for r in resources)
 
 
-#: Every resource the integration stack without services creates, by type (19): the same set the mocked
+#: Every resource the integration stack without services creates, by type (24): the same set the mocked
 #: run records, plus the stack and the default Command provider that only the engine registers.
 EXPECTED_WITHOUT_SERVICES = {
     "pulumi:pulumi:Stack": 1,
@@ -140,14 +140,16 @@ EXPECTED_WITHOUT_SERVICES = {
     "floe:testinfra:ImagePreload": 1,
     "floe:testinfra:TestNamespace": 1,
     "floe:testinfra:TestJob": 1,
-    "command:local:Command": 2,  # cluster-lifecycle, images-load
+    "floe:testinfra:RunnerSandbox": 1,
+    "command:local:Command": 3,  # cluster-lifecycle, images-load, the fence's proof
     "kubernetes:core/v1:Namespace": 1,
     "kubernetes:core/v1:ServiceAccount": 1,
     "kubernetes:core/v1:Secret": 1,
     "kubernetes:core/v1:PersistentVolumeClaim": 1,
     "kubernetes:batch/v1:Job": 1,
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": 2,
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": 3,
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": 2,
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": 1,
     "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": 1,
     "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": 1,
 }
