@@ -35,11 +35,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)" + _VALUE), r"\1" + MASK),
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + MASK),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
-    # key=value / key: value / "key": "value" where the key names a credential.
+    # key=value / key: value / "key": "value" where the key names a credential; a value that opens a
+    # JSON/YAML object or list is structure, not a credential (a test named "..._secrets_..." in perf.json).
     (
         re.compile(
             r"(?i)([\"']?[A-Za-z0-9_.-]*(?:password|passwd|token|secret|credential|api[_-]?key|access[_-]?key)"
-            r"[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*)" + _VALUE
+            r"[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*)(?![{\[])" + _VALUE
         ),
         r"\1" + MASK,
     ),

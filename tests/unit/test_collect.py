@@ -312,3 +312,17 @@ def test_results_are_read_after_a_stopping_test_pod_has_exited(tmp_path):
     assert core.listed_while_stopping >= 2
     assert core.created and (out / "junit.xml").is_file()
     assert not [m for m in result.missing if "incomplete" in m]
+
+
+def test_a_credential_looking_key_whose_value_is_structure_keeps_the_json_valid():
+    # Found live: perf.json of a test named "..._secrets_of_the_platform_..." became invalid JSON.
+    import json
+
+    from floe_test.redact import Redactor
+
+    text = json.dumps({"tests/t.py::test_secrets_cannot_be_listed": {"call": 1.0}, "password": "hunter22"})
+    cleaned = Redactor().text(text)
+    assert json.loads(cleaned.replace("***REDACTED***", "x"))["tests/t.py::test_secrets_cannot_be_listed"] == {
+        "call": 1.0
+    }
+    assert "hunter22" not in cleaned
