@@ -43,9 +43,9 @@ test: setup ## Offline suite: unit tests, Pulumi mocks, local servers; the real 
 
 lint: setup ## ruff, mypy (strict on components/ and testing/), actionlint
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check components testing floe_test
+	$(VENV)/bin/ruff format --check components testing floe_test floe_model floe_build
 	$(VENV)/bin/mypy
-	@test -x bin/actionlint || $(PY) -m floe_test.toolchain install --tool actionlint
+	@test -x bin/actionlint || $(PY) -m floe_build.toolchain install --tool actionlint
 	bin/actionlint
 
 templates: setup ## Regenerate templates/test-job.yaml from the TestJob component
@@ -67,7 +67,7 @@ doctor: setup ## Check prerequisites (Docker, kind, kubectl, helm, pulumi, inoti
 	$(FLOE_TEST) doctor
 
 tools: setup ## Install pinned, checksummed kind/kubectl/helm/pulumi into bin/ (builds from Go modules offline)
-	$(PY) -m floe_test.toolchain install
+	$(PY) -m floe_build.toolchain install
 
 # AIRGAPPED=1: images, charts and the node image built on this machine (make node-image airgapped-images).
 AIRGAP_SETTINGS = $(if $(AIRGAPPED),--set variant=airgapped --set nodeImage=local)
@@ -86,10 +86,10 @@ test-k8s-cleanup: setup tools ## Destroy this checkout's stacks and the kind clu
 	$(FLOE_TEST) cleanup
 
 host-prep: setup ## Prepare Docker for kind on this host, only what is detected missing (root; docs/guides/air-gapped.md)
-	$(PY) -m floe_test.airgap host-prep
+	$(PY) -m floe_build host-prep
 
 node-image: setup ## Build the Kind node image for the pinned Kubernetes from Debian packages and Go modules (cached)
-	$(PY) -m floe_test.airgap node-image
+	$(PY) -m floe_build node-image
 
 airgapped-images: setup ## Build the air-gapped profile's service images (Debian + PyPI; E2E=1 adds the E2E services' images; cached by content)
-	nice -n 10 $(PY) -m floe_test.airgap.service_images $(if $(E2E),--e2e)
+	nice -n 10 $(PY) -m floe_build.service_images $(if $(E2E),--e2e)

@@ -45,9 +45,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from floe_test._private.proc import docker_running, find_tool, run
+from floe_model.paths import REPO_ROOT
+from floe_model.proc import docker_running, find_tool, run
 from floe_test.doctor import busy_host_ports
-from floe_test.paths import REPO_ROOT
 from floe_test.redact import MASK
 from testing.errors import InfraError
 
@@ -320,15 +320,15 @@ def floe_cli() -> str:
 
 def plan_of(stack: str, overrides: dict[str, str]) -> Any:
     """The program's own plan, so the node image is resolved as `floe-test run` resolves it."""
+    from floe_model.settings import parse_settings, read_stack_file
     from floe_test.program import plan_stack
-    from floe_test.settings import parse_settings, read_stack_file
 
     return plan_stack(parse_settings(stack, {**read_stack_file(stack), **overrides}))
 
 
 def check_prerequisites(stack: str, overrides: dict[str, str]) -> tuple[list[str], Any | None]:
     """What is missing to run both sequences (read-only checks), and the program's plan when it resolves."""
-    from floe_test.airgap import AirgapError
+    from floe_build import AirgapError
 
     try:
         plan = plan_of(stack, overrides)
@@ -337,9 +337,9 @@ def check_prerequisites(stack: str, overrides: dict[str, str]) -> tuple[list[str
     reason = docker_running()
     if reason:
         return [reason], plan
+    from components.cluster_steps import existing_clusters
+    from components.preload_steps import local_image_present
     from floe_test.doctor import diagnose
-    from floe_test.kindctl import existing_clusters
-    from floe_test.preload import local_image_present
 
     missing = [f"{c.name}: {c.detail} ({c.fix})" for c in diagnose(stack) if c.required and not c.ok]
     if not local_image_present(plan.node_image):
@@ -704,8 +704,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def measure(args: argparse.Namespace, overrides: dict[str, str], node_image: str) -> int:
-    from floe_test.kindctl import existing_clusters
-    from floe_test.preload import local_image_present
+    from components.cluster_steps import existing_clusters
+    from components.preload_steps import local_image_present
 
     with workdir(args.workdir) as work:
         rendered = render_stack(args.stack, work / "render", overrides)

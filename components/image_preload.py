@@ -68,7 +68,7 @@ class ImagePreload(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}:ImagePreload", name, None, opts)
         _validate(args)
         images = list(dict.fromkeys(args.images))
-        parts = [shlex.quote(sys.executable), "-m", "floe_test.preload", "--cluster", "{cluster}"]
+        parts = [shlex.quote(sys.executable), "-m", "components.preload_steps", "--cluster", "{cluster}"]
         for image in images:
             parts += ["--image", shlex.quote(image)]
         if args.test_runner_image and args.test_runner_build:

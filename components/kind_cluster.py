@@ -15,7 +15,7 @@ import yaml
 
 from components._private.labels import TYPE_PREFIX
 from components._private.validation import Problems
-from floe_test.kind_config import KindConfig
+from floe_model.kind_config import KindConfig
 
 ClusterMode = Literal["create", "adopt", "kubeconfig"]
 _MODES = ("create", "adopt", "kubeconfig")
@@ -69,11 +69,13 @@ class KindCluster(pulumi.ComponentResource):
         retain = args.retain_on_destroy if args.retain_on_destroy is not None else args.mode != "create"
         python = shlex.quote(sys.executable)
         ensure = (
-            f"{python} -m floe_test.kindctl ensure --name {shlex.quote(args.cluster_name)} "
+            f"{python} -m components.cluster_steps ensure --name {shlex.quote(args.cluster_name)} "
             f"--hash {args.config_hash} --image {shlex.quote(args.node_image)} --mode {args.mode} "
             f"--timeout {args.ready_timeout_seconds}" + ("" if args.reuse else " --no-reuse")
         )
-        delete = None if retain else f"{python} -m floe_test.kindctl delete --name {shlex.quote(args.cluster_name)}"
+        delete = (
+            None if retain else f"{python} -m components.cluster_steps delete --name {shlex.quote(args.cluster_name)}"
+        )
         payload: pulumi.Output[str] = pulumi.Output.all(args.kubeconfig).apply(
             lambda kc: json.dumps(
                 {"config": yaml.safe_dump(args.config.data, sort_keys=False), "kubeconfig": kc[0] or ""}

@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 
 from components._private.labels import TYPE_PREFIX, common_labels
 from components._private.validation import Problems
-from floe_test.profiles import ServiceSpec, expand_values
-from floe_test.versions import Versions
+from floe_model.profiles import ServiceSpec, expand_values
+from floe_model.versions import Versions
 
 #: Namespaces every cluster has: a stack deploys into them but never creates, labels or deletes them.
 CLUSTER_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -29,7 +29,7 @@ class PlatformServicesArgs:
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Stack secrets that values refer to as ``{{secret:NAME}}``."""
     charts: Mapping[str, Path] = field(default_factory=dict)
-    """Service name -> the local archive of its pinned chart (floe_test.charts found it before anything is
+    """Service name -> the local archive of its pinned chart (components.charts found it before anything is
     created, so no release ever fetches a chart). Charts of our own come from the service's spec."""
     timeout_override_seconds: int | None = None
     """Readiness bound for every release instead of each service's own (default 600 s)."""
@@ -131,6 +131,6 @@ def _validate(args: PlatformServicesArgs, enabled: Sequence[ServiceSpec]) -> Non
             problems.add(
                 f"charts.{service.name}",
                 f"no local archive of chart {pin.name} {pin.version} (got {archive}); "
-                "find it with floe_test.charts.ChartCache, which pulls it or takes it from the offline repository",
+                "find it with components.charts.ChartCache, which pulls it or takes it from the offline repository",
             )
     problems.raise_if_any()

@@ -16,7 +16,7 @@ Least privilege by construction, not by a filter over broad rights:
   pod-security level; it may change or delete a namespace only when the *old* object carries the run's
   label and the new one keeps it (and stays restricted); it may write only inside namespaces labelled
   with its run id; a RoleBinding it makes must bind the sandbox role to its own ServiceAccount only.
-- A check (``python -m floe_test.fence``) proves, as the runner, that the policy is enforced before
+- A check (``python -m components.fence_check``) proves, as the runner, that the policy is enforced before
   anything depends on it: the Job is created only after it passed (``depends_on`` in the program).
 """
 
@@ -393,7 +393,7 @@ def _fenced(stdout: str) -> bool:
 
 def fence_check_command(names: SandboxNames) -> str:
     return (
-        f"{shlex.quote(sys.executable)} -m floe_test.fence --namespace {shlex.quote(names.namespace)} "
+        f"{shlex.quote(sys.executable)} -m components.fence_check --namespace {shlex.quote(names.namespace)} "
         f"--run-id {shlex.quote(names.run_id)} --job-name {shlex.quote(names.job_name)} "
         f"--timeout {FENCE_CHECK_TIMEOUT_SECONDS}"
     )

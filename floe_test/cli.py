@@ -32,7 +32,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from floe_test.versions import load_versions
+    from floe_model.versions import load_versions
 
     versions = load_versions()
     if args.key:
@@ -114,7 +114,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    from floe_test.toolchain import main as toolchain_main
+    from floe_build.toolchain import main as toolchain_main
 
     code = toolchain_main(args.toolchain_args or ["status"])
     return EXIT_INFRA if code == EXIT_TESTS_FAILED else code  # no tests here: a failure is "anything else"

@@ -100,7 +100,7 @@ class ClusterApi:
     def for_kind(cls, cluster: str) -> ClusterApi:
         from kubernetes import client, config
 
-        from floe_test.kindctl import kind_kubeconfig
+        from components.cluster_steps import kind_kubeconfig
 
         kubeconfig = yaml.safe_load(kind_kubeconfig(cluster))
         api = config.new_client_from_config_dict(kubeconfig)  # type: ignore[no-untyped-call]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from floe_test.paths import STATE_DIR
+from floe_model.paths import STATE_DIR
 
 EXIT_OK, EXIT_REGRESSED, EXIT_INFRA = 0, 1, 2
 
@@ -40,10 +40,10 @@ def _history(args: argparse.Namespace, stack: str) -> Path:
 
 
 def collect_command(args: argparse.Namespace) -> int:
+    from floe_model.settings import parse_settings, read_stack_file
     from floe_test.collect import collect
     from floe_test.preflight import check_out_dir, check_run_id
     from floe_test.run import run_target
-    from floe_test.settings import parse_settings, read_stack_file
 
     settings = parse_settings(args.stack, read_stack_file(args.stack))
     if args.run_id is not None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from floe_test.image_ref import InvalidReference, normalize
+from floe_model.image_ref import InvalidReference, normalize
 from testing.errors import PrerequisiteError
 
 try:  # dev dependencies: the contract runs where the tests run, never in the Pulumi program or the runner

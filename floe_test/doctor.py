@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from floe_test._private.proc import docker_running, run
-from floe_test.paths import REPO_ROOT
+from floe_model.paths import REPO_ROOT
+from floe_model.proc import docker_running, run
 from testing.errors import InfraError
 
 #: What a run needs from the Docker engine, per stack (the E2E platform is much larger).
@@ -44,7 +44,7 @@ def check_docker(stack: str, node_image: str | None = None, *, local_node_image:
     out = run(["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"], timeout=20, what="reading Docker's resources")
     cpus, mem = (int(x) for x in out.stdout.split())
     gib = mem / 2**30
-    from floe_test.versions import load_versions
+    from floe_model.versions import load_versions
 
     node_image = node_image or load_versions().node_image
     present = run(["docker", "image", "inspect", node_image], timeout=30, what="inspecting the node image", check=False)
@@ -78,7 +78,7 @@ def check_docker(stack: str, node_image: str | None = None, *, local_node_image:
 
 
 def check_tools(versions: dict[str, str]) -> list[Check]:
-    from floe_test.toolchain import Toolchain
+    from floe_build.toolchain import Toolchain
 
     chain = Toolchain()
     checks = []
@@ -120,8 +120,8 @@ def check_tools(versions: dict[str, str]) -> list[Check]:
 
 def check_uv() -> Check:
     """The uv the Pulumi program's runtime will find: Pulumi.yaml's uv toolchain looks for it on the
-    PATH of every Pulumi call the project makes (:func:`floe_test.toolchain.pulumi_env`)."""
-    from floe_test.toolchain import pulumi_env
+    PATH of every Pulumi call the project makes (:func:`floe_build.toolchain.pulumi_env`)."""
+    from floe_build.toolchain import pulumi_env
 
     found = shutil.which("uv", path=pulumi_env()["PATH"])
     if found:
@@ -200,7 +200,7 @@ def diagnose(
 ) -> list[Check]:
     """Every prerequisite of a run of ``stack`` (``node_image``: the one the run will use; a
     ``local_node_image`` was built here and cannot be pulled when missing)."""
-    from floe_test.versions import load_versions
+    from floe_model.versions import load_versions
 
     tools = load_versions().tools
     pinned = {

@@ -136,8 +136,8 @@ def check_fence_possible(
         require_policy_support(version, f"node image {plan.node_image}")
         return
     if mode == "adopt":
-        from floe_test.kindctl import existing_clusters
-        from floe_test.kindctl import kind_kubeconfig as read_kind
+        from components.cluster_steps import existing_clusters
+        from components.cluster_steps import kind_kubeconfig as read_kind
 
         if kind_kubeconfig is None and settings.cluster_name not in existing_clusters():
             raise PrerequisiteError(

@@ -28,10 +28,10 @@ from components import (
     TestNamespaceArgs,
     TestRunnerBuild,
 )
-from floe_test.charts import ChartArchive, ChartCache, default_cache_dir
-from floe_test.clusters import marker_labels
-from floe_test.image_tag import runner_image_ref
-from floe_test.kind_config import (
+from components.charts import ChartArchive, ChartCache, default_cache_dir
+from components.cluster_marker import marker_labels
+from floe_model.image_tag import runner_image_ref
+from floe_model.kind_config import (
     KindConfig,
     config_hash,
     load_kind_config,
@@ -39,12 +39,12 @@ from floe_test.kind_config import (
     unpinned_node_images,
     with_hash_label,
 )
-from floe_test.local_images import LocalBuild, builds_for, with_content_tags
-from floe_test.paths import REPO_ROOT
-from floe_test.profiles import Profile, load_profile
-from floe_test.secrets_store import generated_secret
-from floe_test.settings import PROJECT, StackSettings, parse_settings
-from floe_test.versions import Versions, load_versions
+from floe_model.local_images import LocalBuild, builds_for, with_content_tags
+from floe_model.paths import REPO_ROOT
+from floe_model.profiles import Profile, load_profile
+from floe_model.secrets_store import generated_secret
+from floe_model.settings import PROJECT, StackSettings, parse_settings
+from floe_model.versions import Versions, load_versions
 from testing.errors import ConfigError, ConfigProblem
 from testing.plugin import infra_rerun_args
 
@@ -67,9 +67,9 @@ class StackPlan:
     node_image: str
     """The node image: versions.yaml's pinned one, or one built here (setting nodeImage)."""
     charts: Mapping[str, ChartArchive]
-    """Enabled service -> its pinned upstream chart, found in the chart cache (floe_test.charts)."""
+    """Enabled service -> its pinned upstream chart, found in the chart cache (components.charts)."""
     local_builds: tuple[LocalBuild, ...] = ()
-    """Images of the stack that are built here when missing (floe_test.local_images), besides the runner."""
+    """Images of the stack that are built here when missing (floe_model.local_images), besides the runner."""
 
     @property
     def namespace(self) -> str:
@@ -85,7 +85,7 @@ def resolve_node_image(settings: StackSettings, versions: Versions) -> tuple[str
     if settings.node_image == "local":
         # A node image built on this machine (`make node-image`), and the containerd settings this
         # host needs (only where detected: e.g. no CAP_SYS_RESOURCE in the bounding set).
-        from floe_test.airgap.cluster import containerd_patches, node_image_tag
+        from floe_build.cluster_smoke import containerd_patches, node_image_tag
 
         return node_image_tag(versions.kubernetes), tuple(containerd_patches())
     return settings.node_image or versions.node_image, ()
@@ -315,7 +315,7 @@ def run() -> None:
     """Entry point of ``__main__.py``: read the stack's config, build, export."""
     config = pulumi.Config(PROJECT)
     stack = pulumi.get_stack()
-    from floe_test.settings import KEYS, SECRET_KEYS, run_overrides
+    from floe_model.settings import KEYS, SECRET_KEYS, run_overrides
 
     raw = {key: value for key in KEYS if key not in SECRET_KEYS and (value := config.get(key)) is not None}
     raw |= run_overrides(os.environ)

@@ -20,8 +20,8 @@ import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from floe_model.settings import settings_with_overrides
 from floe_test.program import StackPlan, build_stack, plan_stack
-from floe_test.settings import settings_with_overrides
 from testing.errors import ConfigError, ConfigProblem
 
 PROJECT = "floe-testinfra"
@@ -49,7 +49,7 @@ class RenderMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
         state = dict(args.inputs)
-        if args.typ == _COMMAND and "floe_test.kindctl ensure" in str(args.inputs.get("create", "")):
+        if args.typ == _COMMAND and "components.cluster_steps ensure" in str(args.inputs.get("create", "")):
             state["stdout"] = json.dumps(
                 {
                     "kubeconfig": "<secret:kubeconfig>",
@@ -58,7 +58,7 @@ class RenderMocks(pulumi.runtime.Mocks):
                     "config_hash": self.plan.config_hash,
                 }
             )
-        elif args.typ == _COMMAND and "floe_test.fence" in str(args.inputs.get("create", "")):
+        elif args.typ == _COMMAND and "components.fence_check" in str(args.inputs.get("create", "")):
             state["stdout"] = json.dumps({"fenced": True})
         elif args.typ == _COMMAND:
             state["stdout"] = json.dumps([{"image": i, "action": "loaded"} for i in self.plan.images])

@@ -2,7 +2,7 @@
 
 Driven through the Pulumi Automation API with the local file backend. ``destroy`` runs in
 ``finally`` (also after Ctrl-C/SIGTERM/SIGHUP and after a half-finished ``up``) unless the cluster is
-to be kept. Every phase is bounded (floe_test/bounds.py); past the bound of refresh or destroy the
+to be kept. Every phase is bounded (floe_model/bounds.py); past the bound of refresh or destroy the
 exact commands to finish by hand are printed. Exit code: 0 tests passed, 1 tests failed, 2 anything
 else (floe_test/_private/entry.py).
 """
@@ -24,15 +24,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from components.cluster_steps import DIAGNOSTICS_ENV
+from floe_model.bounds import DESTROY_SECONDS, JOB_WAIT_MARGIN_SECONDS, REFRESH_SECONDS, RunBounds
+from floe_model.paths import REPO_ROOT, STATE_DIR
+from floe_model.proc import child_pids, process_alive, signal_quietly
+from floe_model.settings import RUN_SETTINGS_ENV
 from floe_test._private.engine_bound import EngineBound
-from floe_test._private.proc import child_pids, process_alive, signal_quietly
 from floe_test._private.reaper import become_subreaper, end_leftovers
-from floe_test.bounds import DESTROY_SECONDS, JOB_WAIT_MARGIN_SECONDS, REFRESH_SECONDS, RunBounds
 from floe_test.collect import ClusterApi, Target, collect, debug_commands, wait_for_job
-from floe_test.kindctl import DIAGNOSTICS_ENV
-from floe_test.paths import REPO_ROOT, STATE_DIR
 from floe_test.report import append_history
-from floe_test.settings import RUN_SETTINGS_ENV
 from testing.errors import InfraError, PrerequisiteError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INFRA = 0, 1, 2
@@ -109,7 +109,7 @@ def exit_code_for(job_state: str | None) -> int:
 
 
 def pulumi_environment() -> dict[str, str]:
-    from floe_test.toolchain import pulumi_env
+    from floe_build.toolchain import pulumi_env
 
     env = pulumi_env()
     env.setdefault("PULUMI_BACKEND_URL", f"file://{STATE_DIR / 'pulumi'}")
@@ -120,7 +120,7 @@ def pulumi_environment() -> dict[str, str]:
 def select_stack(stack_name: str, env: dict[str, str]) -> Any:
     from pulumi import automation as auto
 
-    from floe_test.toolchain import Toolchain
+    from floe_build.toolchain import Toolchain
 
     (STATE_DIR / "pulumi").mkdir(parents=True, exist_ok=True)
     # The pinned CLI by path: the Automation API otherwise looks for `pulumi` on the caller's PATH
@@ -142,7 +142,7 @@ def existing_stack(stack_name: str, env: dict[str, str]) -> Any | None:
     """The stack if this checkout's backend has its state, else ``None`` (nothing is created)."""
     from pulumi import automation as auto
 
-    from floe_test.toolchain import Toolchain
+    from floe_build.toolchain import Toolchain
 
     if not (STATE_DIR / "pulumi").is_dir():
         return None
@@ -167,7 +167,7 @@ def stack_kubeconfig(stack_name: str) -> str | None:
 
 def kind_clusters() -> list[str]:
     """Running kind clusters (empty when kind or Docker cannot tell)."""
-    from floe_test.kindctl import existing_clusters
+    from components.cluster_steps import existing_clusters
 
     try:
         return existing_clusters()
@@ -177,8 +177,8 @@ def kind_clusters() -> list[str]:
 
 def run_target(settings: Any, run_id: str) -> Target:
     """Every name of a run, from the stack settings (never from stack outputs a failed up may not write)."""
-    from floe_test.profiles import load_profile
-    from floe_test.versions import load_versions
+    from floe_model.profiles import load_profile
+    from floe_model.versions import load_versions
 
     versions = load_versions()
     profile = load_profile(settings.profile, versions, variant=settings.variant)
@@ -310,7 +310,7 @@ def break_stale_lock(stack: Any, error: Exception) -> bool:
 def preflight_plan(settings: Any) -> Any:
     """The stack's plan, made before anything exists: a bad profile, kind config or settings that
     contradict each other fail now, not after the cluster is up."""
-    from floe_test.airgap._run import AirgapError
+    from floe_build._run import AirgapError
     from floe_test.program import plan_stack
 
     try:
@@ -324,10 +324,10 @@ class BoundExceeded(InfraError):
 
 
 def run(options: RunOptions) -> int:
-    from floe_test.bounds import run_bounds
+    from floe_model.bounds import run_bounds
+    from floe_model.settings import KNOWN_STACKS, read_stack_file, settings_with_overrides
     from floe_test.doctor import diagnose, report
     from floe_test.preflight import check_fence_possible, check_out_dir, check_run_id
-    from floe_test.settings import KNOWN_STACKS, read_stack_file, settings_with_overrides
 
     if options.stack not in KNOWN_STACKS:
         read_stack_file(options.stack)  # raises the "unknown stack" error naming the known ones
@@ -527,8 +527,8 @@ def bounded_collect(operation: Any, seconds: float) -> tuple[Any, str]:
 def remove_leaked_cluster(cluster: str) -> None:
     """After the destroy: the cluster this run set out to create must be gone, even if its creation was
     cut short before Pulumi recorded it (an interrupt, a killed engine). Deleted only if ours."""
-    from floe_test.clusters import judge
-    from floe_test.kindctl import existing_clusters
+    from components.cluster_marker import judge
+    from components.cluster_steps import existing_clusters
 
     try:
         if cluster not in existing_clusters():
@@ -545,8 +545,8 @@ def remove_leaked_cluster(cluster: str) -> None:
 
 
 def delete_kind_cluster(cluster: str, *, timeout: float = 300) -> bool:
-    from floe_test._private.proc import run as run_tool
-    from floe_test.kindctl import existing_clusters
+    from components.cluster_steps import existing_clusters
+    from floe_model.proc import run as run_tool
 
     try:
         run_tool(
@@ -561,7 +561,7 @@ def delete_kind_cluster(cluster: str, *, timeout: float = 300) -> bool:
 
 def finish_by_hand(stack_name: str, settings: Any, target: Target, plan: Any, env: dict[str, str]) -> list[str]:
     """The exact commands that finish a destroy that could not (bounded, or failed)."""
-    from floe_test.toolchain import Toolchain
+    from floe_build.toolchain import Toolchain
 
     pulumi = Toolchain().pulumi_root / "bin" / "pulumi"
     lines = [
@@ -629,8 +629,8 @@ def destroy_stack(stack: Any, *, bounds: RunBounds | None = None, by_hand: Seque
 def cleanup(stacks: Sequence[str] = ()) -> int:
     """Destroy the stacks this checkout has state for, then delete the kind clusters this checkout
     created (by the marker on their nodes, never by name alone); print what is skipped and why."""
-    from floe_test.clusters import judge
-    from floe_test.settings import KNOWN_STACKS
+    from components.cluster_marker import judge
+    from floe_model.settings import KNOWN_STACKS
 
     env = pulumi_environment()
     code = EXIT_PASSED
@@ -647,7 +647,7 @@ def cleanup(stacks: Sequence[str] = ()) -> int:
             log(f"stack {name}: {exc}")
             code = EXIT_INFRA
     try:
-        from floe_test.kindctl import existing_clusters
+        from components.cluster_steps import existing_clusters
 
         clusters = existing_clusters()
     except InfraError as exc:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import yaml
 
 from components.test_job import TestJobArgs, job_manifest
-from floe_test.paths import REPO_ROOT
-from floe_test.profiles import load_profile
-from floe_test.versions import load_versions
+from floe_model.paths import REPO_ROOT
+from floe_model.profiles import load_profile
+from floe_model.versions import load_versions
 
 TEMPLATE_PATH = REPO_ROOT / "templates" / "test-job.yaml"
 HEADER = """\

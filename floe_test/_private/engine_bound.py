@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from floe_test._private.proc import child_pids, signal_quietly
+from floe_model.proc import child_pids, signal_quietly
 
 #: After the SIGINT, how long the CLI gets to finish its operations in flight before SIGKILL.
 GRACE_SECONDS = 60.0

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from floe_test._private.proc import child_pids, process_alive, signal_quietly
+from floe_model.proc import child_pids, process_alive, signal_quietly
 from testing.polling import Check, wait_for_condition
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -78,7 +78,7 @@ def end_leftovers(
 
     The engine is done, so its processes still there (CLI, plugins) are orphans: they are asked to
     end first. What they had started then sees its parent gone and cleans up after itself (a cluster
-    creation deletes its cluster: floe_test/_private/creation_guard.py), for at most ``settle``
+    creation deletes its cluster: components/_private/creation_guard.py), for at most ``settle``
     seconds; whatever is left after that is killed.
     """
     me = os.getpid()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from floe_test.airgap.service_images import ServiceImages
-from floe_test.versions import load_versions
+from floe_build.service_images import ServiceImages
+from floe_model.versions import load_versions
 from testing.connectivity import probe_script
 from testing.errors import WaitTimeout
 from testing.polling import Check, wait_for_condition

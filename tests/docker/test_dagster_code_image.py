@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-from floe_test._private.proc import docker_running
-from floe_test.local_images import RECIPES, with_content_tags
-from floe_test.versions import load_versions
+from floe_model.local_images import RECIPES, with_content_tags
+from floe_model.proc import docker_running
+from floe_model.versions import load_versions
 
 BUILD_TIMEOUT = 1800
 NO_INDEX = ("Failed to establish a new connection", "Temporary failure in name resolution", "No matching distribution")

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from floe_test.airgap.e2e_images import E2E_IMAGE_KEYS
-from floe_test.airgap.service_images import ServiceImages
-from floe_test.paths import REPO_ROOT
-from floe_test.versions import load_versions
+from floe_build.e2e_images import E2E_IMAGE_KEYS
+from floe_build.service_images import ServiceImages
+from floe_model.paths import REPO_ROOT
+from floe_model.versions import load_versions
 from testing.errors import WaitTimeout
 from testing.polling import Check, wait_for_condition
 from tests.docker._docker import Container, config, docker, docker_reason, network, running
@@ -87,7 +87,7 @@ def process_ids(container: Container) -> str:
 
 
 def _helm() -> Path:
-    from floe_test.toolchain import Toolchain
+    from floe_build.toolchain import Toolchain
 
     chain = Toolchain()
     return chain.tool_dir("helm", chain.pinned("helm")) / "bin" / "helm"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from floe_test._private.proc import docker_running
-from floe_test.image_tag import IMAGE_INPUTS, runner_image_ref
-from floe_test.paths import REPO_ROOT
-from floe_test.versions import load_versions
+from floe_model.image_tag import IMAGE_INPUTS, runner_image_ref
+from floe_model.paths import REPO_ROOT
+from floe_model.proc import docker_running
+from floe_model.versions import load_versions
 
 REQUIRED = ("pytest", "pytest-asyncio", "pytest-timeout", "pytest-rerunfailures", "pytest-cov", "kubernetes",
             "psycopg", "floe-testinfra")

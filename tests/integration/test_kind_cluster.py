@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from floe_test.versions import load_versions
+from floe_model.versions import load_versions
 from testing.cluster import require_cluster
 from tests.integration._env import expected
 

@@ -1,7 +1,7 @@
 """The real Pulumi engine offline: ``up`` then ``destroy`` of a tiny program on the local file backend.
 
 Runs the CLI, the Python language host and the Command provider from the toolchain cache
-(``python -m floe_test.toolchain install``) through the Automation API; skips when they are absent.
+(``python -m floe_build.toolchain install``) through the Automation API; skips when they are absent.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from floe_test.toolchain import Toolchain, pulumi_env
+from floe_build.toolchain import Toolchain, pulumi_env
 
 SMOKE = Path(__file__).parent / "smoke"
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ _MISSING = _missing(_CHAIN)
 pytestmark = pytest.mark.skipif(
     bool(_MISSING),
     reason=f"toolchain not in {_CHAIN.cache} (missing {', '.join(_MISSING)}): "
-           "run `python -m floe_test.toolchain install`")
+           "run `python -m floe_build.toolchain install`")
 
 
 @pytest.mark.timeout(600)

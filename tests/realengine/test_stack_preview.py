@@ -1,7 +1,7 @@
 """``pulumi preview`` of the project's own stacks with the real engine, offline, without a cluster.
 
 Runs the pinned CLI, Python language host and both provider plugins from the toolchain cache
-(``python -m floe_test.toolchain install``) through the Automation API, against a throw-away file backend
+(``python -m floe_build.toolchain install``) through the Automation API, against a throw-away file backend
 under ``.state/`` (empty passphrase). The tracked ``Pulumi.<stack>.yaml`` files are never written: the
 program runs from a copy whose stack file holds the repository's stack config plus the test's overrides.
 
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from floe_test.toolchain import Toolchain, pulumi_env
+from floe_build.toolchain import Toolchain, pulumi_env
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv"
@@ -51,7 +51,7 @@ _CHAIN = Toolchain()
 _MISSING = _missing(_CHAIN)
 pytestmark = pytest.mark.skipif(
     bool(_MISSING),
-    reason=f"toolchain cache {_CHAIN.cache} lacks {', '.join(_MISSING)}: run `python -m floe_test.toolchain install`",
+    reason=f"toolchain cache {_CHAIN.cache} lacks {', '.join(_MISSING)}: run `python -m floe_build.toolchain install`",
 )
 
 
@@ -76,7 +76,7 @@ class Preview:
     def __init__(self, root: Path, stack: str, overrides: dict[str, str], env: dict[str, str] | None = None) -> None:
         from pulumi import automation as auto
 
-        from floe_test.settings import read_stack_file
+        from floe_model.settings import read_stack_file
 
         self.stack_name = stack
         self.config = {**read_stack_file(stack), **overrides}
@@ -122,9 +122,9 @@ def scratch() -> Iterator[Path]:
 
 
 def _mocked_resources(stack: str, config: dict[str, str]) -> Counter[tuple[str, str]]:
+    from floe_model.settings import parse_settings
     from floe_test.program import plan_stack
     from floe_test.render import run_under_mocks
-    from floe_test.settings import parse_settings
 
     resources, _ = run_under_mocks(plan_stack(parse_settings(stack, config)), stack=stack)
     return Counter((r.type, r.name) for r in resources)
@@ -182,8 +182,8 @@ def test_integration_without_services_previews_offline_as_the_mocks_predict(scra
 def test_offline_charts_fail_the_preview_up_front_naming_each_missing_chart(scratch: Path, stack: str) -> None:
     from pulumi import automation as auto
 
-    from floe_test.profiles import load_profile
-    from floe_test.versions import load_versions
+    from floe_model.profiles import load_profile
+    from floe_model.versions import load_versions
 
     empty = scratch / "charts"
     empty.mkdir()
@@ -228,7 +228,7 @@ def test_a_chart_whose_repository_is_unreachable_fails_fast_naming_it(scratch: P
     preview within a minute and names the chart and its repository; where it can, the preview passes."""
     from pulumi import automation as auto
 
-    from floe_test.versions import load_versions
+    from floe_model.versions import load_versions
 
     pin = load_versions().charts["dagster"]
     work = scratch / "probe"

@@ -1,4 +1,4 @@
-"""Host preparation (floe_test.airgap.hostprep): what is detected decides what is done.
+"""Host preparation (floe_build.hostprep): what is detected decides what is done.
 
 The decisions are tested as tables; the whole preparation runs against a fake host whose commands are
 answered at the process boundary (``Host.run``) and whose files live under ``tmp_path``.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from floe_test.airgap import AirgapError
-from floe_test.airgap.hostprep import (
+from floe_build import AirgapError
+from floe_build.hostprep import (
     DAEMON_JSON,
     WRAPPER_NAME,
     WRAPPER_PATH,

@@ -1,4 +1,4 @@
-"""Our kindnetd stand-in's NetworkPolicy rule rendering (images/kindnetd/netpol_test.go), run by `go test`.
+"""Our kindnetd stand-in's NetworkPolicy rule rendering (floe_build/images/kindnetd/netpol_test.go), run by `go test`.
 
 Standard library only, so it builds offline in seconds; skipped with a reason where Go is not installed.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from floe_test.paths import REPO_ROOT
+from floe_build.recipes import IMAGES_DIR
 
 GO = shutil.which("go")
 
@@ -20,7 +20,7 @@ GO = shutil.which("go")
 @pytest.mark.skipif(GO is None, reason="Go is not installed (needed only for the node-image recipes)")
 def test_kindnetd_network_policy_rules_pass_go_test(tmp_path: Path) -> None:
     work = tmp_path / "kindnetd"
-    shutil.copytree(REPO_ROOT / "images" / "kindnetd", work)
+    shutil.copytree(IMAGES_DIR / "kindnetd", work)
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CGO_ENABLED": "0"}
     proc = subprocess.run([GO or "go", "test", "./..."], cwd=work, env=env, capture_output=True, text=True,
                           timeout=300, check=False)

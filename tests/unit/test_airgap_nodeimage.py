@@ -1,4 +1,4 @@
-"""Node-image recipes (floe_test.airgap): what is read from upstream sources and what our go.mod says.
+"""Node-image recipes (floe_build): what is read from upstream sources and what our go.mod says.
 
 Offline: the inputs are small excerpts in the shape of the real files (k8s.io/kubernetes go.mod, kind's
 nodeimage constants, apt sources); nothing is built.
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from floe_test.airgap import AirgapError
-from floe_test.airgap.cluster import RESTRICT_OOM_PATCH, containerd_patches
-from floe_test.airgap.components import go_manifest, go_string_consts
-from floe_test.airgap.kubernetes import KubeVersion, build_gomod, ldflags, staging_modules
-from floe_test.airgap.nodeimage import _normalize
-from floe_test.airgap.rootfs import host_mirror
+from floe_build import AirgapError
+from floe_build.cluster_smoke import RESTRICT_OOM_PATCH, containerd_patches
+from floe_build.kubernetes import KubeVersion, build_gomod, ldflags, staging_modules
+from floe_build.node_parts import go_manifest, go_string_consts
+from floe_build.nodeimage import _normalize
+from floe_build.rootfs import host_mirror
 
 UPSTREAM_GOMOD = """\
 module k8s.io/kubernetes

@@ -1,4 +1,4 @@
-"""`python -m floe_test.airgap ready`: CI's question before an offline cluster run; it only looks."""
+"""`python -m floe_build ready`: CI's question before an offline cluster run; it only looks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from floe_test import toolchain
-from floe_test.airgap import ready
+from floe_build import ready, toolchain
 
 
 @dataclass
@@ -59,7 +58,7 @@ def test_ready_when_nothing_is_missing(monkeypatch: pytest.MonkeyPatch, capsys: 
 def test_a_chart_in_neither_the_cache_nor_the_offline_repository_is_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    from floe_test.versions import load_versions
+    from floe_model.versions import load_versions
 
     monkeypatch.setenv("FLOE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("FLOE_OFFLINE_CHARTS", str(tmp_path / "no-repo"))

@@ -9,11 +9,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from floe_test.airgap import service_images
-from floe_test.image_ref import normalize
-from floe_test.paths import REPO_ROOT
+from floe_build import service_images
+from floe_model.image_ref import normalize
+from floe_model.paths import REPO_ROOT
+from floe_model.versions import load_versions
 from floe_test.render import render
-from floe_test.versions import load_versions
 from tests.unit.conftest import load_rendered, objects
 from tests.unit.test_stacks import _image_refs
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from floe_model.kind_config import validate_kind_config
+from floe_model.paths import K8S_DIR, VERSIONS_FILE
+from floe_model.profiles import parse_profile
+from floe_model.settings import parse_settings
+from floe_model.versions import load_versions, parse_versions
 from floe_test.cli import main
-from floe_test.kind_config import validate_kind_config
-from floe_test.paths import K8S_DIR, VERSIONS_FILE
-from floe_test.profiles import parse_profile
-from floe_test.settings import parse_settings
-from floe_test.versions import load_versions, parse_versions
 from testing.errors import ConfigError
 
 KIND = yaml.safe_load((K8S_DIR / "kind-config-e2e.yaml").read_text())
@@ -189,7 +189,7 @@ VARIANT_PROFILE = {
 
 
 def test_a_variant_remaps_images_and_replaces_service_fields():
-    from floe_test.profiles import apply_variant
+    from floe_model.profiles import apply_variant
 
     data = apply_variant(VARIANT_PROFILE, "airgapped", "values-integration.yaml")
     profile = parse_profile(data, "values-integration.yaml", K8S_DIR, load_versions())
@@ -201,7 +201,7 @@ def test_a_variant_remaps_images_and_replaces_service_fields():
 
 
 def test_without_a_variant_the_profile_is_unchanged():
-    from floe_test.profiles import apply_variant
+    from floe_model.profiles import apply_variant
 
     data = apply_variant(VARIANT_PROFILE, None, "values-integration.yaml")
     assert data == {k: v for k, v in VARIANT_PROFILE.items() if k != "variants"}
@@ -217,7 +217,7 @@ def test_without_a_variant_the_profile_is_unchanged():
     ids=["unknown-variant", "unknown-service", "unknown-field"],
 )
 def test_bad_variants_are_rejected(variant, spec, message):
-    from floe_test.profiles import apply_variant
+    from floe_model.profiles import apply_variant
 
     data = copy.deepcopy(VARIANT_PROFILE)
     if spec is not None:
@@ -227,7 +227,7 @@ def test_bad_variants_are_rejected(variant, spec, message):
 
 
 def test_per_run_settings_come_from_the_environment_not_the_stack_file():
-    from floe_test.settings import RUN_SETTINGS_ENV, run_overrides
+    from floe_model.settings import RUN_SETTINGS_ENV, run_overrides
 
     assert run_overrides({RUN_SETTINGS_ENV: '{"runId": "r1", "ci": "true"}'}) == {"runId": "r1", "ci": "true"}
     assert run_overrides({}) == {}
@@ -420,7 +420,7 @@ CLI_CASES = [
 @pytest.fixture
 def no_side_effects(monkeypatch, tmp_path):
     """Fails the test if anything would be created; returns the calls seen."""
-    import floe_test.kindctl as kindctl
+    import components.cluster_steps as kindctl
     import floe_test.preflight as preflight
     import floe_test.run as run_module
     from floe_test import doctor
@@ -456,7 +456,7 @@ def apply_patch(name: str, monkeypatch: pytest.MonkeyPatch, env: dict[str, Any])
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
 def test_bad_input_exits_2_naming_the_culprit_and_leaves_nothing(case: CliCase, tmp_path, capsys, monkeypatch,
                                                                   no_side_effects):
-    from floe_test.paths import STATE_DIR
+    from floe_model.paths import STATE_DIR
 
     for name, text in case.files.items():
         if text is None:
@@ -486,19 +486,19 @@ def test_there_are_at_least_sixty_bad_inputs_end_to_end():
 
 
 MODULE_CASES = [
-    ("versions-get-unknown", ["floe_test.versions", "get", "nope"], "has no key 'nope'"),
-    ("versions-no-args", ["floe_test.versions"], "usage: python -m floe_test.versions get KEY"),
-    ("fence-without-kubeconfig", ["floe_test.fence", "--namespace", "floe-test-x", "--run-id", "x"],
+    ("versions-get-unknown", ["floe_model.versions", "get", "nope"], "has no key 'nope'"),
+    ("versions-no-args", ["floe_model.versions"], "usage: python -m floe_model.versions get KEY"),
+    ("fence-without-kubeconfig", ["components.fence_check", "--namespace", "floe-test-x", "--run-id", "x"],
      "refusing to run unprotected: no kubeconfig"),
-    ("fence-missing-run-id", ["floe_test.fence", "--namespace", "floe-test-x"], "--run-id"),
-    ("kindctl-missing-name", ["floe_test.kindctl", "ensure"], "the following arguments are required"),
-    ("kindctl-bad-mode", ["floe_test.kindctl", "ensure", "--name", "x", "--hash", "h", "--image", "i", "--mode",
+    ("fence-missing-run-id", ["components.fence_check", "--namespace", "floe-test-x"], "--run-id"),
+    ("kindctl-missing-name", ["components.cluster_steps", "ensure"], "the following arguments are required"),
+    ("kindctl-bad-mode", ["components.cluster_steps", "ensure", "--name", "x", "--hash", "h", "--image", "i", "--mode",
                           "reuse"], "invalid choice: 'reuse'"),
-    ("kindctl-ensure-not-json", ["floe_test.kindctl", "ensure", "--name", "x", "--hash", "h", "--image", "i"],
+    ("kindctl-ensure-not-json", ["components.cluster_steps", "ensure", "--name", "x", "--hash", "h", "--image", "i"],
      "error: unexpected JSONDecodeError"),
-    ("airgap-unknown-step", ["floe_test.airgap", "bake"], "invalid choice: 'bake'"),
-    ("toolchain-unknown-tool", ["floe_test.toolchain", "install", "--tool", "kubectx"], "invalid choice: 'kubectx'"),
-    ("preload-without-cluster", ["floe_test.preload"], "the following arguments are required: --cluster"),
+    ("airgap-unknown-step", ["floe_build", "bake"], "invalid choice: 'bake'"),
+    ("toolchain-unknown-tool", ["floe_build.toolchain", "install", "--tool", "kubectx"], "invalid choice: 'kubectx'"),
+    ("preload-without-cluster", ["components.preload_steps"], "the following arguments are required: --cluster"),
     ("cli-module-no-command", ["floe_test.cli"], "the following arguments are required: COMMAND"),
 ]
 
@@ -508,7 +508,7 @@ def test_python_m_entry_points_exit_2_with_one_message(argv, message, tmp_path):
     import subprocess
     import sys
 
-    from floe_test.paths import REPO_ROOT
+    from floe_model.paths import REPO_ROOT
 
     proc = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=120,
                           cwd=REPO_ROOT, input="not json" if "ensure" in argv else "", check=False)
@@ -539,7 +539,7 @@ def test_duplicate_keys_in_versions_yaml_are_rejected(tmp_path):
 
 
 def test_duplicate_keys_in_a_stack_file_are_rejected(tmp_path, monkeypatch):
-    import floe_test.settings as settings
+    import floe_model.settings as settings
 
     path = tmp_path / "Pulumi.integration.yaml"
     path.write_text("config:\n  floe-testinfra:profile: integration\n  floe-testinfra:profile: e2e\n")

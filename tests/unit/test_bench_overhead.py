@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from floe_test.paths import REPO_ROOT
+from floe_model.paths import REPO_ROOT
 from floe_test.redact import MASK
 from floe_test.run import phase
 from testing.errors import InfraError

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from floe_test.airgap.nodeimage import NODE_RECIPE, base_inputs
-from floe_test.paths import REPO_ROOT
+from floe_build.nodeimage import NODE_RECIPE, base_inputs
+from floe_build.recipes import IMAGES_DIR
+from floe_model.paths import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(
     shutil.which("git") is None or not (REPO_ROOT / ".git").exists(), reason="not a git checkout (git or .git missing)"
 )
 
 #: Folders whose files go into images or builds.
-BUILD_INPUTS = ("images", "tools", "charts", "testing")
+BUILD_INPUTS = ("images", "floe_build", "charts", "testing")
 NODE_FILES = NODE_RECIPE / "files"
 
 
@@ -53,7 +54,7 @@ def node_unit_commands() -> dict[str, list[str]]:
 
 def test_the_node_drop_ins_run_scripts_of_ours():
     units = node_unit_commands()
-    assert units, "no systemd unit of images/node/files runs a /kind/bin script: the check below would be empty"
+    assert units, "no systemd unit of the node recipe runs a /kind/bin script: the check below would be empty"
     assert {Path(u).name for u in units} >= {"10-floe-oom.conf", "12-floe-cgroup-v1.conf"}
 
 
@@ -61,7 +62,7 @@ def test_the_node_drop_ins_run_scripts_of_ours():
 def test_every_script_a_node_unit_runs_is_tracked_and_executable(unit_and_script):
     unit, script = unit_and_script
     path = NODE_FILES / script.lstrip("/")
-    assert path.is_file(), f"{unit} runs {script}, which images/node/files does not have"
+    assert path.is_file(), f"{unit} runs {script}, which floe_build/images/node/files does not have"
     assert str(path.relative_to(NODE_FILES)) in tracked(NODE_FILES), f"{script} ({unit}) is not tracked by git"
     assert path.stat().st_mode & 0o111, f"{script} is not executable"
     mode = git("ls-files", "--stage", "--", str(path.relative_to(REPO_ROOT)))[0].split()[0]
@@ -102,8 +103,8 @@ def dockerfile_sources(dockerfile: Path) -> list[str]:
 
 def artifact_destinations() -> dict[str, set[str]]:
     """Recipe folder -> the context paths its build adds from outside git (binaries, a jar)."""
-    from floe_test.airgap.service_images import all_recipes
-    from floe_test.versions import load_versions
+    from floe_build.service_images import all_recipes
+    from floe_model.versions import load_versions
 
     found: dict[str, set[str]] = {}
     for recipe in all_recipes(load_versions(), e2e=True):
@@ -111,7 +112,7 @@ def artifact_destinations() -> dict[str, set[str]]:
     return found
 
 
-AIRGAPPED_RECIPES = sorted(p.parent for p in (REPO_ROOT / "images" / "airgapped").glob("*/Dockerfile"))
+AIRGAPPED_RECIPES = sorted(p.parent for p in (IMAGES_DIR / "airgapped").glob("*/Dockerfile"))
 
 
 @pytest.mark.parametrize("recipe", AIRGAPPED_RECIPES, ids=lambda p: p.name)

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
-from floe_test.charts import ChartCache, ChartUnavailable, pinned_helm
+from components.charts import ChartCache, ChartUnavailable, pinned_helm
+from floe_model.image_ref import InvalidReference, is_valid, normalize
+from floe_model.paths import CHARTS_DIR
+from floe_model.versions import load_versions
 from floe_test.contract import ContractReport, SchemaValidator, check_render, template_release
-from floe_test.image_ref import InvalidReference, is_valid, normalize
-from floe_test.paths import CHARTS_DIR
 from floe_test.render import render
-from floe_test.versions import load_versions
 
 RENDERS = [("integration", ""), ("integration", "airgapped"), ("e2e", ""), ("e2e", "airgapped")]
 KUBERNETES = load_versions().kubernetes

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import floe_test.run as run_module
-from floe_test._private.creation_guard import CreationInterrupted, deleted_unless_created
-from floe_test.clusters import (
+from components._private.creation_guard import CreationInterrupted, deleted_unless_created
+from components.cluster_marker import (
     MANAGED_BY_LABEL,
     OWNER_LABEL,
     STACK_LABEL,
@@ -21,9 +21,9 @@ from floe_test.clusters import (
     node_labels_of,
     owner_id,
 )
-from floe_test.kind_config import CONFIG_HASH_LABEL, config_hash, kubelet_accepts_label
+from floe_model.kind_config import CONFIG_HASH_LABEL, config_hash, kubelet_accepts_label
+from floe_model.settings import parse_settings
 from floe_test.program import plan_stack
-from floe_test.settings import parse_settings
 
 MINE = {MANAGED_BY_LABEL: "floe-testinfra", OWNER_LABEL: owner_id(), STACK_LABEL: "integration"}
 
@@ -82,8 +82,8 @@ def test_cleanup_deletes_only_its_own_clusters_and_says_what_it_skipped(monkeypa
     deleted: list[str] = []
     monkeypatch.setattr(run_module, "pulumi_environment", dict)
     monkeypatch.setattr(run_module, "existing_stack", lambda name, env: None)
-    monkeypatch.setattr("floe_test.kindctl.existing_clusters", lambda: list(verdicts))
-    monkeypatch.setattr("floe_test.clusters.judge", lambda name: verdicts[name])
+    monkeypatch.setattr("components.cluster_steps.existing_clusters", lambda: list(verdicts))
+    monkeypatch.setattr("components.cluster_marker.judge", lambda name: verdicts[name])
     monkeypatch.setattr(run_module, "delete_kind_cluster", lambda name: deleted.append(name) or True)
     assert run_module.cleanup() == 0
     assert deleted == ["floe-mine"]
@@ -97,8 +97,10 @@ def test_cleanup_of_one_stack_leaves_this_checkouts_other_clusters(monkeypatch, 
     deleted: list[str] = []
     monkeypatch.setattr(run_module, "pulumi_environment", dict)
     monkeypatch.setattr(run_module, "existing_stack", lambda name, env: None)
-    monkeypatch.setattr("floe_test.kindctl.existing_clusters", lambda: ["floe-e2e-mine"])
-    monkeypatch.setattr("floe_test.clusters.judge", lambda name: Verdict(name, True, "created by this checkout", "e2e"))
+    monkeypatch.setattr("components.cluster_steps.existing_clusters", lambda: ["floe-e2e-mine"])
+    monkeypatch.setattr(
+        "components.cluster_marker.judge", lambda name: Verdict(name, True, "created by this checkout", "e2e")
+    )
     monkeypatch.setattr(run_module, "delete_kind_cluster", lambda name: deleted.append(name) or True)
     assert run_module.cleanup(("integration",)) == 0
     assert deleted == []
@@ -166,7 +168,7 @@ def test_a_creation_whose_parent_dies_deletes_its_cluster(tmp_path):
     marker = tmp_path / "deleted"
     creation = (
         "import sys, threading\n"
-        "from floe_test._private.creation_guard import deleted_unless_created\n"
+        "from components._private.creation_guard import deleted_unless_created\n"
         "with deleted_unless_created('floe-x', existed=False, delete=lambda n: open(sys.argv[1], 'w').write(n),"
         " log=lambda m: None):\n"
         "    threading.Event().wait(60)\n"

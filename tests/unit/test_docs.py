@@ -7,8 +7,8 @@ import shlex
 
 import pytest
 
+from floe_model.paths import REPO_ROOT
 from floe_test.cli import build_parser
-from floe_test.paths import REPO_ROOT
 
 DOCS = [REPO_ROOT / "README.md", REPO_ROOT / "TESTING.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
 MAKE = re.compile(r"(?<![\w-])make ([a-z][a-z0-9-]*)")

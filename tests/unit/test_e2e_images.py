@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from floe_test.airgap import e2e_images, service_images
-from floe_test.airgap._run import AirgapError
-from floe_test.airgap.components import GoBinary
-from floe_test.airgap.e2e_images import (
+from floe_build import e2e_images, service_images
+from floe_build._run import AirgapError
+from floe_build.e2e_images import (
     E2E_IMAGE_KEYS,
     e2e_recipes,
     jaeger_module_version,
     prometheus_module_version,
     substitutes,
 )
-from floe_test.versions import load_versions
+from floe_build.node_parts import GoBinary
+from floe_model.versions import load_versions
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_an_artifact_key_is_part_of_the_image_content_hash_and_a_cached_image_bu
 
 
 def test_ready_asks_for_the_integration_images_only():
-    from floe_test.airgap import ready
+    from floe_build import ready
 
     assert ready.recipes is service_images.recipes
     assert not {r.key for r in service_images.recipes(load_versions())} & set(E2E_IMAGE_KEYS)

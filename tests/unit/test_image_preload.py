@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from components import preload_steps as preload
 from components.image_preload import ImagePreload, ImagePreloadArgs, TestRunnerBuild
-from floe_test import preload
-from floe_test.paths import REPO_ROOT
+from floe_model.paths import REPO_ROOT
 from testing.errors import ConfigError
 
 
@@ -88,8 +88,8 @@ def test_missing_dockerfile_is_rejected(tmp_path: Path):
 
 def test_platform_services_name_missing_secrets():
     from components.platform_services import PlatformServices, PlatformServicesArgs
-    from floe_test.profiles import load_profile
-    from floe_test.versions import load_versions
+    from floe_model.profiles import load_profile
+    from floe_model.versions import load_versions
 
     versions = load_versions()
     profile = load_profile("integration", versions)
@@ -100,8 +100,8 @@ def test_platform_services_name_missing_secrets():
 def test_offline_stack_names_every_missing_chart_and_how_to_get_it(tmp_path, monkeypatch):
     import shutil
 
+    from floe_model.versions import load_versions
     from floe_test.cli import main
-    from floe_test.versions import load_versions
 
     monkeypatch.setenv("FLOE_OFFLINE_CHARTS", str(tmp_path / "no-offline-repo"))
     cache = tmp_path / "charts"

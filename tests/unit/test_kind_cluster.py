@@ -7,14 +7,14 @@ import subprocess
 
 import pytest
 
+from components import cluster_steps as kindctl
 from components.kind_cluster import KindCluster, KindClusterArgs
-from floe_test import kindctl
-from floe_test.kind_config import config_hash, load_kind_config, render_kind_config, with_hash_label
-from floe_test.paths import K8S_DIR
+from floe_model.kind_config import config_hash, load_kind_config, render_kind_config, with_hash_label
+from floe_model.paths import K8S_DIR
+from floe_model.settings import parse_settings
+from floe_model.versions import load_versions
 from floe_test.program import plan_stack
 from floe_test.render import run_under_mocks
-from floe_test.settings import parse_settings
-from floe_test.versions import load_versions
 from testing.errors import ConfigError, InfraError, PrerequisiteError
 
 IMAGE = load_versions().node_image
@@ -167,7 +167,7 @@ def test_reuse_setting_reaches_the_lifecycle_command(reuse, flag):
 
 
 def test_a_local_node_image_needs_no_digest_and_changes_the_hash(monkeypatch):
-    import floe_test.airgap.cluster as airgap
+    import floe_build.cluster_smoke as airgap
 
     monkeypatch.setattr(airgap, "node_image_tag", lambda kubernetes: "floe-testinfra/node:v1.34.0-abc")
     monkeypatch.setattr(airgap, "containerd_patches", lambda: ["[plugins]\n  restrict_oom_score_adj = true\n"])

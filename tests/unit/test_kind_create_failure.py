@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from floe_test import kindctl
+from components import cluster_steps as kindctl
 from testing.errors import InfraError
 
 KIND_OUTPUT = """\

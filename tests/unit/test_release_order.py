@@ -9,10 +9,10 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components import PlatformServices, PlatformServicesArgs
-from floe_test.paths import K8S_DIR
-from floe_test.profiles import parse_profile
+from floe_model.paths import K8S_DIR
+from floe_model.profiles import parse_profile
+from floe_model.versions import load_versions
 from floe_test.render import render
-from floe_test.versions import load_versions
 from testing.errors import ConfigError
 from tests.unit.conftest import load_rendered
 

@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 import floe_test.run as run_module
+from floe_model.bounds import CI_SETUP_MINUTES, RunBounds, ci_timeout_minutes, run_bounds
+from floe_model.paths import REPO_ROOT
+from floe_model.settings import parse_settings, read_stack_file
 from floe_test._private.engine_bound import EngineBound
-from floe_test.bounds import CI_SETUP_MINUTES, RunBounds, ci_timeout_minutes, run_bounds
-from floe_test.paths import REPO_ROOT
 from floe_test.program import plan_stack
 from floe_test.run import EXIT_INFRA, EXIT_PASSED, run
-from floe_test.settings import parse_settings, read_stack_file
 from testing.errors import InfraError
 from tests.unit.test_run_orchestration import FakeStack, assert_clean, harness, options  # noqa: F401
 
@@ -92,7 +92,7 @@ def test_pulumi_is_killed_when_it_ignores_the_stop(monkeypatch):
 def test_an_up_past_its_bound_is_stopped_then_collected_and_destroyed(harness, monkeypatch, capsys):  # noqa: F811
     stuck = Stuck()
     bound_with(stuck, monkeypatch)
-    monkeypatch.setattr("floe_test.bounds.run_bounds", lambda s, p: RunBounds(up=1, job=5))
+    monkeypatch.setattr("floe_model.bounds.run_bounds", lambda s, p: RunBounds(up=1, job=5))
     harness.stack.up_hook = stuck
     assert run(options(harness)) == EXIT_INFRA
     assert harness.stack.calls == ["up", "collect", "refresh", "destroy"]
@@ -102,7 +102,7 @@ def test_an_up_past_its_bound_is_stopped_then_collected_and_destroyed(harness, m
 
 def test_a_collect_past_its_bound_does_not_hold_up_the_destroy(harness, monkeypatch, capsys):  # noqa: F811
     release = threading.Event()
-    monkeypatch.setattr("floe_test.bounds.run_bounds", lambda s, p: RunBounds(up=60, job=60, collect=1))
+    monkeypatch.setattr("floe_model.bounds.run_bounds", lambda s, p: RunBounds(up=60, job=60, collect=1))
     harness.collect_hook = lambda: release.wait(10)
     started = time.monotonic()
     assert run(options(harness)) == EXIT_PASSED  # the Job's result (from the wait) stands

@@ -84,7 +84,7 @@ def test_missing_pulumi_plugins_fail_the_preflight(monkeypatch, tmp_path):
 
 def test_a_missing_uv_fails_the_preflight_and_says_how_to_get_it(monkeypatch, tmp_path):
     """Pulumi's uv toolchain needs `uv` on PATH; a fresh machine had it only in .tools/ (found in a drill)."""
-    import floe_test.toolchain as toolchain
+    import floe_build.toolchain as toolchain
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr(toolchain, "PRIVATE_UV_DIR", tmp_path / "no-private-uv")

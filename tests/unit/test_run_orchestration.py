@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 import floe_test.run as run_module
+from floe_model.settings import RUN_SETTINGS_ENV
 from floe_test import doctor
 from floe_test.collect import Collection
 from floe_test.run import EXIT_FAILED, EXIT_INFRA, EXIT_PASSED, RunOptions, detach_kept_resources, run
-from floe_test.settings import RUN_SETTINGS_ENV
 from tests.unit.collect_fakes import FakeCore
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from floe_test.image_ref import normalize
-from floe_test.versions import load_versions
+from floe_model.image_ref import normalize
+from floe_model.versions import load_versions
 from tests.unit.conftest import objects
 
 STACKS = ("integration", "e2e")

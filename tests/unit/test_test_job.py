@@ -145,8 +145,8 @@ def test_job_tells_the_tests_their_profile_and_node_count(rendered):
 
 @pytest.mark.parametrize("stack", ["integration", "e2e"])
 def test_the_tests_read_back_exactly_the_endpoints_the_job_was_given(rendered, stack):
-    from floe_test.profiles import load_profile
-    from floe_test.versions import load_versions
+    from floe_model.profiles import load_profile
+    from floe_model.versions import load_versions
     from testing.endpoints import load_endpoints
 
     container = objects(rendered[stack], "Job")[0]["spec"]["template"]["spec"]["containers"][0]

@@ -1,4 +1,4 @@
-"""The toolchain (floe_test.toolchain): pins, checksum verification, download -> source fallback, idempotence.
+"""The toolchain (floe_build.toolchain): pins, checksum verification, download -> source fallback, idempotence.
 
 Offline and fast: the download and the Go build are replaced at their boundary (``fetch``/``go_build``);
 everything else (cache layout, verification, links, provenance) is the real code.
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from floe_test.paths import REPO_ROOT
-from floe_test.toolchain import (
+from floe_build.recipes import GOBUILD_DIR
+from floe_build.toolchain import (
     TOOLS,
     ChecksumMismatch,
     DownloadUnavailable,
@@ -29,7 +29,8 @@ from floe_test.toolchain import (
     ToolSpec,
     pulumi_env,
 )
-from floe_test.versions import load_versions
+from floe_model.paths import REPO_ROOT
+from floe_model.versions import load_versions
 
 PLATFORM = ("linux", "amd64")
 KIND_BYTES = b"#!/bin/sh\necho kind v0.30.0\n"
@@ -103,9 +104,9 @@ def test_plugin_pins_equal_the_locked_python_sdks(pin: str, package: str) -> Non
     ("pulumi", "github.com/pulumi/pulumi/sdk/v3", "tools.pulumi"),
 ], ids=["kubectl", "component-base", "pulumi-pkg", "pulumi-sdk"])
 def test_recipe_go_mod_requires_the_pinned_version(recipe: str, module: str, pin: str) -> None:
-    gomod = (REPO_ROOT / "tools" / "gobuild" / recipe / "go.mod").read_text()
+    gomod = (GOBUILD_DIR / recipe / "go.mod").read_text()
     found = re.search(rf"^\s*{re.escape(module)} (v\S+)", gomod, re.MULTILINE)
-    assert found, f"{module} missing from tools/gobuild/{recipe}/go.mod"
+    assert found, f"{module} missing from floe_build/tools/gobuild/{recipe}/go.mod"
     pinned = load_versions().get(pin)
     expected = "v0." + pinned.removeprefix("v1.") if module.startswith("k8s.io/") else pinned
     assert found.group(1) == expected
@@ -286,7 +287,7 @@ def test_pulumi_env_is_offline_and_uses_the_cached_plugins(tmp_path: Path) -> No
 
 def test_pulumi_env_finds_the_private_uv_when_none_is_on_path(tmp_path: Path, monkeypatch) -> None:
     """Pulumi.yaml's uv toolchain looks for `uv` on PATH: the copy `make setup` installed must be there."""
-    import floe_test.toolchain as toolchain
+    import floe_build.toolchain as toolchain
 
     private = tmp_path / "uv-bin"
     private.mkdir()
@@ -311,7 +312,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def test_kubernetes_provider_pin_has_a_commit_and_openapi_specs_in_its_recipe() -> None:
-    data = json.loads((REPO_ROOT / "tools" / "gobuild" / "pulumi-resource-kubernetes" / "source.json").read_text())
+    data = json.loads((GOBUILD_DIR / "pulumi-resource-kubernetes" / "source.json").read_text())
     pin = load_versions().get("tools.pulumi-kubernetes")
     assert re.fullmatch(r"[0-9a-f]{40}", data["commits"][pin])
     specs = data["openapi"][pin]
@@ -320,7 +321,7 @@ def test_kubernetes_provider_pin_has_a_commit_and_openapi_specs_in_its_recipe() 
 
 
 def test_a_git_mirror_is_exported_at_the_commit_and_files_it_lacks_are_named(tmp_path: Path) -> None:
-    from floe_test._private.gobuild import export_git, is_git_dir
+    from floe_build.gobuild import export_git, is_git_dir
 
     work = tmp_path / "work"
     (work / "provider" / "cmd").mkdir(parents=True)
@@ -362,7 +363,7 @@ def test_a_git_mirror_is_exported_at_the_commit_and_files_it_lacks_are_named(tmp
 
 
 def test_refused_modules_are_substituted_only_when_the_proxy_refuses_them(tmp_path: Path) -> None:
-    from floe_test._private.gobuild import _substitute_refused
+    from floe_build.gobuild import _substitute_refused
 
     calls: list[list[str]] = []
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from floe_test._private import gobuild
-from floe_test._private.upstream_src import (
+from floe_build import gobuild
+from floe_build.toolchain import TOOLS, Toolchain, ToolchainError, ToolSpec
+from floe_build.upstream_src import (
     ENV_VAR,
     SourceMismatch,
     content_digest,
@@ -24,8 +25,7 @@ from floe_test._private.upstream_src import (
     materialize,
     source_root,
 )
-from floe_test.toolchain import TOOLS, Toolchain, ToolchainError, ToolSpec
-from floe_test.versions import load_versions
+from floe_model.versions import load_versions
 
 COMMIT = "0ac56e876614aedf12771d73ef7e80959b8a6fd4"
 TREE = "19cdd87769692299894ef69ad022a1bfd9c552a1"

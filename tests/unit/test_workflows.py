@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from floe_test.paths import BIN_DIR, REPO_ROOT
+from floe_model.paths import BIN_DIR, REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 PINNED_USE = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
@@ -34,12 +34,12 @@ def test_there_is_a_workflow():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_actionlint_accepts_the_workflow(path):
-    from floe_test.toolchain import Toolchain
+    from floe_build.toolchain import Toolchain
 
     cached = Toolchain().status("actionlint", probe=False).path
     actionlint = str(cached) if cached else shutil.which("actionlint", path=f"{BIN_DIR}:{os.environ.get('PATH', '')}")
     if actionlint is None:
-        pytest.skip("actionlint not installed: run `python -m floe_test.toolchain install --tool actionlint`")
+        pytest.skip("actionlint not installed: run `python -m floe_build.toolchain install --tool actionlint`")
     result = subprocess.run([actionlint, str(path)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -102,7 +102,7 @@ def test_kind_action_takes_versions_and_config_from_the_project():
 def test_kind_action_defaults_agree_with_our_pins():
     """helm/kind-action v1.13.0 defaults to kind v0.30.0 / kubectl v1.34.0: the same as versions.yaml,
     so a step that forgot an input would still not drift."""
-    from floe_test.versions import load_versions
+    from floe_model.versions import load_versions
 
     versions = load_versions()
     text = (REPO_ROOT / ".github" / "workflows" / "tests.yml").read_text()
